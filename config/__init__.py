@@ -1,0 +1,1 @@
+"""Platform configuration: environments, accelerator presets, pinned versions, names and ports."""

@@ -1,0 +1,209 @@
+"""Typed, validated per-environment configuration.
+
+`load_config(app_context)` picks an environment with `-c env=NAME` (default: dev) and applies a few
+`-c key=value` overrides. Every value is checked here, before any construct is created, so a mistake
+stops `cdk synth` with one line naming the field and what is allowed instead of a stack trace.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+from config.presets import AcceleratorPreset, PresetError, resolve_preset
+from config.versions import DEFAULT_KUBERNETES_VERSION, KUBECTL_LAYER_MODULES
+
+# Regions that offer inf2 instances (EC2 instance-type offerings, checked 2026-11).
+INF2_REGIONS = frozenset({
+    "us-east-1", "us-east-2", "us-west-2", "ca-central-1", "sa-east-1",
+    "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-north-1", "eu-south-1", "eu-south-2",
+    "ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-southeast-1", "ap-southeast-2",
+    "ap-southeast-4", "me-central-1",
+})
+TRN1_REGIONS = frozenset({"us-east-1", "us-east-2", "us-west-2", "eu-north-1", "ap-northeast-1", "ap-south-1"})
+
+DEFAULT_MODEL_ID = "NousResearch/Meta-Llama-3-8B-Instruct"
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the field and what is allowed."""
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Where the CodePipeline takes its source from (used by the pipeline stack only)."""
+    connection_arn: str
+    repository: str  # "owner/name"
+    branch: str = "main"
+    account: str | None = None
+    region: str = "us-east-1"
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    name: str
+    region: str
+    availability_zones: tuple[str, ...]
+    account: str | None = None  # None: environment-agnostic account (the deploying credentials')
+    cluster_name: str = "llama3-inf2"
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    vpc_cidr: str = "10.1.0.0/16"
+    # The blueprint's secondary range: pods get IPs from 100.64.0.0/16 (VPC CNI custom networking),
+    # so a few busy nodes cannot exhaust the primary range.
+    secondary_cidr: str = "100.64.0.0/16"
+    admin_role_arns: tuple[str, ...] = ()
+    # Public endpoint limited to these CIDRs, plus the private endpoint. Empty: private endpoint only.
+    endpoint_public_cidrs: tuple[str, ...] = ()
+    accelerator_preset: str = "inf2.8xlarge"
+    preset_overrides: Mapping[str, Any] = field(default_factory=dict)
+    model_id: str = DEFAULT_MODEL_ID
+    min_replicas: int = 1
+    max_replicas: int = 3
+    core_instance_types: tuple[str, ...] = ("m6i.xlarge",)
+    core_nodes: int = 2
+    # Optional Secrets Manager secret holding the Hugging Face token (the default model is ungated).
+    hf_token_secret_name: str | None = None
+    ttft_p95_alarm_ms: int = 2000
+    alarm_email: str | None = None
+
+    @property
+    def preset(self) -> AcceleratorPreset:
+        return resolve_preset(self.accelerator_preset, dict(self.preset_overrides))
+
+    @property
+    def stack_prefix(self) -> str:
+        return f"Llama3Inf2-{self.name}"
+
+
+ENVIRONMENTS: dict[str, EnvironmentConfig] = {
+    "dev": EnvironmentConfig(
+        name="dev",
+        region="us-east-1",
+        availability_zones=("us-east-1a", "us-east-1b", "us-east-1c"),
+        cluster_name="llama3-inf2-dev",
+        max_replicas=2,
+    ),
+    "prod": EnvironmentConfig(
+        name="prod",
+        region="us-west-2",
+        availability_zones=("us-west-2a", "us-west-2b", "us-west-2c"),
+        cluster_name="llama3-inf2-prod",
+        vpc_cidr="10.2.0.0/16",
+        accelerator_preset="inf2.48xlarge",
+        core_nodes=3,
+        max_replicas=6,
+        ttft_p95_alarm_ms=1500,
+    ),
+}
+DEFAULT_ENV = "dev"
+
+# Pipeline source; fill in before `cdk deploy` of the pipeline stack (see README).
+PIPELINE = PipelineConfig(
+    connection_arn="arn:aws:codeconnections:us-east-1:111111111111:connection/00000000-0000-0000-0000-000000000000",
+    repository="example-org/llama3-inf2-platform",
+)
+
+# --- validation ----------------------------------------------------------------------------------
+
+_ACCOUNT = re.compile(r"^\d{12}$")
+_ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role(/[\w+=,.@-]+)+$")
+_CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$")
+_ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+
+
+def _cidr(field_name: str, value: str, *, max_prefix: int = 28) -> ipaddress.IPv4Network:
+    try:
+        net = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        raise ConfigError(f"{field_name}: {value!r} is not a valid IPv4 CIDR like 10.0.0.0/16 ({exc})") from None
+    if net.prefixlen > max_prefix:
+        raise ConfigError(f"{field_name}: {value} is too small; use a prefix of /{max_prefix} or shorter")
+    return net
+
+
+def validate(cfg: EnvironmentConfig) -> EnvironmentConfig:
+    if not _ENV_NAME.match(cfg.name):
+        raise ConfigError(f"name: {cfg.name!r} must be lowercase letters, digits and dashes (max 16)")
+    if cfg.account is not None and not _ACCOUNT.match(cfg.account):
+        raise ConfigError(f"account: {cfg.account!r} must be a 12-digit AWS account id, or None")
+    if cfg.region not in INF2_REGIONS:
+        raise ConfigError(f"region: {cfg.region!r} has no inf2 instances; allowed: {sorted(INF2_REGIONS)}")
+    if len(cfg.availability_zones) < 2:
+        raise ConfigError("availability_zones: give at least 2 availability zones (EKS needs 2)")
+    for az in cfg.availability_zones:
+        if not (az.startswith(cfg.region) and len(az) == len(cfg.region) + 1):
+            raise ConfigError(f"availability_zones: {az!r} is not a zone of region {cfg.region} (e.g. {cfg.region}a)")
+    if not _CLUSTER_NAME.match(cfg.cluster_name):
+        raise ConfigError(f"cluster_name: {cfg.cluster_name!r} must be 1-100 letters, digits, '-' or '_'")
+    if cfg.kubernetes_version not in KUBECTL_LAYER_MODULES:
+        raise ConfigError(
+            f"kubernetes_version: {cfg.kubernetes_version!r} is not supported; allowed: {sorted(KUBECTL_LAYER_MODULES)}"
+        )
+    vpc = _cidr("vpc_cidr", cfg.vpc_cidr, max_prefix=20)
+    secondary = _cidr("secondary_cidr", cfg.secondary_cidr, max_prefix=20)
+    if vpc.overlaps(secondary):
+        raise ConfigError(f"secondary_cidr: {cfg.secondary_cidr} overlaps vpc_cidr {cfg.vpc_cidr}")
+    for cidr in cfg.endpoint_public_cidrs:
+        net = _cidr("endpoint_public_cidrs", cidr, max_prefix=32)
+        if net.prefixlen == 0:
+            raise ConfigError("endpoint_public_cidrs: 0.0.0.0/0 opens the API server to the internet; list your CIDRs")
+    for arn in cfg.admin_role_arns:
+        if not _ROLE_ARN.match(arn):
+            raise ConfigError(f"admin_role_arns: {arn!r} is not an IAM role ARN like arn:aws:iam::123456789012:role/Admin")
+    try:
+        preset = cfg.preset
+    except PresetError as exc:
+        raise ConfigError(str(exc)) from None
+    if preset.family == "trn1" and cfg.region not in TRN1_REGIONS:
+        raise ConfigError(
+            f"accelerator_preset: {preset.instance_type} is not offered in {cfg.region}; trn1 regions: {sorted(TRN1_REGIONS)}"
+        )
+    if not (1 <= cfg.min_replicas <= cfg.max_replicas):
+        raise ConfigError(
+            f"min_replicas/max_replicas: need 1 <= min_replicas <= max_replicas, got {cfg.min_replicas}/{cfg.max_replicas}"
+        )
+    if cfg.core_nodes < 2:
+        raise ConfigError("core_nodes: use at least 2 core nodes (system pods and the Ray head need room)")
+    if not cfg.model_id or " " in cfg.model_id:
+        raise ConfigError(f"model_id: {cfg.model_id!r} must be a Hugging Face repo id like org/name")
+    if cfg.ttft_p95_alarm_ms <= 0:
+        raise ConfigError("ttft_p95_alarm_ms: must be a positive number of milliseconds")
+    return cfg
+
+
+# Context keys (`cdk synth -c KEY=VALUE`) that override a field of the chosen environment.
+_OVERRIDES = {
+    "account": str,
+    "region": str,
+    "accelerator_preset": str,
+    "model_id": str,
+    "kubernetes_version": str,
+    "endpoint_public_cidrs": lambda v: tuple(c.strip() for c in v.split(",") if c.strip()),
+    "admin_role_arns": lambda v: tuple(a.strip() for a in v.split(",") if a.strip()),
+    "availability_zones": lambda v: tuple(a.strip() for a in v.split(",") if a.strip()),
+}
+
+
+def load_config(context: Mapping[str, Any] | None = None) -> EnvironmentConfig:
+    """Return the validated environment selected by `-c env=NAME`, with `-c field=value` overrides."""
+    context = dict(context or {})
+    name = context.get("env") or DEFAULT_ENV
+    if name not in ENVIRONMENTS:
+        raise ConfigError(f"env: unknown environment {name!r}; allowed: {sorted(ENVIRONMENTS)}")
+    cfg = ENVIRONMENTS[name]
+    changes = {key: parse(str(context[key])) for key, parse in _OVERRIDES.items() if context.get(key) not in (None, "")}
+    if changes:
+        cfg = replace(cfg, **changes)
+    return validate(cfg)
+
+
+def all_environments() -> list[EnvironmentConfig]:
+    return [validate(c) for c in ENVIRONMENTS.values()]
+
+
+__all__ = [
+    "ConfigError", "EnvironmentConfig", "PipelineConfig", "ENVIRONMENTS", "PIPELINE", "load_config",
+    "all_environments", "validate", "INF2_REGIONS",
+]

@@ -1,0 +1,39 @@
+"""Names and ports shared by the CDK stacks, the cdk8s charts, the serving app and the tools.
+
+Defined once here; everything else imports them.
+"""
+
+# Namespaces
+VLLM_NAMESPACE = "vllm"
+WEBUI_NAMESPACE = "openai-webui"
+KARPENTER_NAMESPACE = "kube-system"
+KUBERAY_NAMESPACE = "kuberay-operator"
+NEURON_NAMESPACE = "kube-system"
+
+# RayService and its Services (KubeRay derives the serve Service name from the RayService name)
+RAYSERVICE_NAME = "vllm-llama3-inf2"
+SERVE_SERVICE_NAME = f"{RAYSERVICE_NAME}-serve-svc"
+WEBUI_SERVICE_NAME = "open-webui"
+
+# Ports of the Ray head and the serve endpoint
+SERVE_PORT = 8000
+RAY_GCS_PORT = 6379
+RAY_DASHBOARD_PORT = 8265
+RAY_CLIENT_PORT = 10001
+RAY_METRICS_PORT = 8080
+WEBUI_PORT = 8080
+WEBUI_SERVICE_PORT = 80
+
+# Node labels the Karpenter NodePools set and the charts select on
+NODE_ROLE_LABEL = "platform.llama3-inf2/role"  # "core" | "inference"
+CORE_NODE_ROLE = "core"
+NODEPOOL_LABEL = "karpenter.sh/nodepool"
+NODEPOOL_DEFAULT = "default"
+NODEPOOL_INF2 = "inferentia-inf2"
+NODEPOOL_TRN1 = "trainium-trn1"
+NEURON_TAINT_KEY = "aws.amazon.com/neuron"
+NEURON_RESOURCE = "aws.amazon.com/neuron"
+NEURON_CORE_RESOURCE = "aws.amazon.com/neuroncore"
+
+# Name of the scheduler the Neuron scheduler extension registers (used by the RayService workers)
+NEURON_SCHEDULER_NAME = "my-scheduler"
