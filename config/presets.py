@@ -47,7 +47,7 @@ class AcceleratorPreset:
 PRESETS: dict[str, AcceleratorPreset] = {
     p.instance_type: p
     for p in (
-        AcceleratorPreset("inf2.xlarge", "inf2", 1, 2, 4, 16, worker_cpu=3, worker_memory_gib=12,
+        AcceleratorPreset("inf2.xlarge", "inf2", 1, 2, 4, 16, worker_cpu=3, worker_memory_gib=10,
                           tensor_parallel_size=2, max_model_len=4096, max_num_seqs=4),
         AcceleratorPreset("inf2.8xlarge", "inf2", 1, 2, 32, 128, worker_cpu=30, worker_memory_gib=110,
                           tensor_parallel_size=2),
@@ -55,7 +55,7 @@ PRESETS: dict[str, AcceleratorPreset] = {
                           tensor_parallel_size=4),
         AcceleratorPreset("inf2.48xlarge", "inf2", 12, 24, 192, 768, worker_cpu=180, worker_memory_gib=720,
                           tensor_parallel_size=8),
-        AcceleratorPreset("trn1.2xlarge", "trn1", 1, 2, 8, 32, worker_cpu=7, worker_memory_gib=28,
+        AcceleratorPreset("trn1.2xlarge", "trn1", 1, 2, 8, 32, worker_cpu=7, worker_memory_gib=26,
                           tensor_parallel_size=2),
         AcceleratorPreset("trn1.32xlarge", "trn1", 16, 32, 128, 512, worker_cpu=120, worker_memory_gib=480,
                           tensor_parallel_size=8),

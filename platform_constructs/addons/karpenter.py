@@ -1,0 +1,216 @@
+"""Karpenter v1: controller (Helm, pinned) with IAM by Pod Identity, node role + access entry,
+interruption queue with its EventBridge rules, and the EC2NodeClasses/NodePools as manifests."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack, aws_eks_v2 as eks, aws_events as events, aws_events_targets as targets
+from aws_cdk import aws_iam as iam, aws_sqs as sqs
+from constructs import Construct
+
+from config.environments import EnvironmentConfig
+from config.names import KARPENTER_NAMESPACE
+from config.versions import KARPENTER_CHART_REPO, KARPENTER_CRD_CHART_REPO, KARPENTER_VERSION
+from platform_constructs import karpenter_pools
+from platform_constructs.addons.pod_identity import pod_identity_role
+from platform_constructs.nag import acknowledge, wildcard_resource_findings
+from platform_constructs.tags import cluster_tag
+
+SERVICE_ACCOUNT = "karpenter"
+NODE_MANAGED_POLICIES = (
+    "AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly",
+    "AmazonSSMManagedInstanceCore",
+)
+# Interruption events Karpenter acts on (drains the node before AWS takes it).
+INTERRUPTION_EVENTS = {
+    "ScheduledChange": ("aws.health", "AWS Health Event"),
+    "SpotInterruption": ("aws.ec2", "EC2 Spot Instance Interruption Warning"),
+    "Rebalance": ("aws.ec2", "EC2 Instance Rebalance Recommendation"),
+    "InstanceStateChange": ("aws.ec2", "EC2 Instance State-change Notification"),
+}
+
+
+def controller_statements(cluster_name: str, stack: Stack, queue_arn: str, node_role_arn: str) -> list[iam.PolicyStatement]:
+    """Karpenter's controller permissions (from its reference CloudFormation), scoped to this cluster
+    by the tags Karpenter puts on everything it creates."""
+    region, partition, account = stack.region, stack.partition, stack.account
+    ec2 = f"arn:{partition}:ec2:{region}"
+    owned = {f"aws:RequestTag/{cluster_tag(cluster_name)}": "owned", "aws:RequestTag/eks:eks-cluster-name": cluster_name}
+    nodepool_request = {"aws:RequestTag/karpenter.sh/nodepool": "*"}
+    resource_owned = {f"aws:ResourceTag/{cluster_tag(cluster_name)}": "owned"}
+    nodepool_resource = {"aws:ResourceTag/karpenter.sh/nodepool": "*"}
+    created = [f"{ec2}:*:{kind}/*" for kind in
+               ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")]
+    profile = f"arn:{partition}:iam::{account}:instance-profile/*"
+    region_tag = "aws:RequestTag/topology.kubernetes.io/region"
+    return [
+        iam.PolicyStatement(
+            sid="AllowScopedEC2InstanceAccessActions", actions=["ec2:RunInstances", "ec2:CreateFleet"],
+            resources=[f"{ec2}::image/*", f"{ec2}::snapshot/*", f"{ec2}:*:security-group/*", f"{ec2}:*:subnet/*",
+                       f"{ec2}:*:capacity-reservation/*"],
+        ),
+        iam.PolicyStatement(
+            sid="AllowScopedEC2LaunchTemplateAccessActions", actions=["ec2:RunInstances", "ec2:CreateFleet"],
+            resources=[f"{ec2}:*:launch-template/*"],
+            conditions={"StringEquals": resource_owned, "StringLike": nodepool_resource},
+        ),
+        iam.PolicyStatement(
+            sid="AllowScopedEC2InstanceActionsWithTags",
+            actions=["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"], resources=created,
+            conditions={"StringEquals": owned, "StringLike": nodepool_request},
+        ),
+        iam.PolicyStatement(
+            sid="AllowScopedResourceCreationTagging", actions=["ec2:CreateTags"], resources=created,
+            conditions={
+                "StringEquals": {**owned, "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"]},
+                "StringLike": nodepool_request,
+            },
+        ),
+        iam.PolicyStatement(
+            sid="AllowScopedResourceTagging", actions=["ec2:CreateTags"], resources=[f"{ec2}:*:instance/*"],
+            conditions={
+                "StringEquals": resource_owned, "StringLike": nodepool_resource,
+                "StringEqualsIfExists": {"aws:RequestTag/eks:eks-cluster-name": cluster_name},
+                "ForAllValues:StringEquals": {"aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]},
+            },
+        ),
+        iam.PolicyStatement(
+            sid="AllowScopedDeletion", actions=["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
+            resources=[f"{ec2}:*:instance/*", f"{ec2}:*:launch-template/*"],
+            conditions={"StringEquals": resource_owned, "StringLike": nodepool_resource},
+        ),
+        iam.PolicyStatement(
+            sid="AllowPassingInstanceRole", actions=["iam:PassRole"], resources=[node_role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+        ),
+        iam.PolicyStatement(
+            sid="AllowScopedInstanceProfileCreationActions", actions=["iam:CreateInstanceProfile"], resources=[profile],
+            conditions={"StringEquals": {**owned, region_tag: region},
+                        "StringLike": {"aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"}},
+        ),
+        iam.PolicyStatement(
+            sid="AllowScopedInstanceProfileTagActions", actions=["iam:TagInstanceProfile"], resources=[profile],
+            conditions={
+                "StringEquals": {**resource_owned, "aws:ResourceTag/topology.kubernetes.io/region": region,
+                                 **owned, region_tag: region},
+                "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*",
+                               "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"},
+            },
+        ),
+        iam.PolicyStatement(
+            sid="AllowScopedInstanceProfileActions",
+            actions=["iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"],
+            resources=[profile],
+            conditions={"StringEquals": {**resource_owned, "aws:ResourceTag/topology.kubernetes.io/region": region},
+                        "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"}},
+        ),
+        iam.PolicyStatement(sid="AllowInstanceProfileReadActions", actions=["iam:GetInstanceProfile"], resources=[profile]),
+        iam.PolicyStatement(sid="AllowUnscopedInstanceProfileListAction", actions=["iam:ListInstanceProfiles"], resources=["*"]),
+        iam.PolicyStatement(
+            sid="AllowAPIServerEndpointDiscovery", actions=["eks:DescribeCluster"],
+            resources=[f"arn:{partition}:eks:{region}:{account}:cluster/{cluster_name}"],
+        ),
+        iam.PolicyStatement(
+            sid="AllowInterruptionQueueActions", actions=["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
+            resources=[queue_arn],
+        ),
+        iam.PolicyStatement(
+            sid="AllowRegionalReadActions",
+            actions=["ec2:DescribeCapacityReservations", "ec2:DescribeImages", "ec2:DescribeInstances",
+                     "ec2:DescribeInstanceTypeOfferings", "ec2:DescribeInstanceTypes", "ec2:DescribeLaunchTemplates",
+                     "ec2:DescribeSecurityGroups", "ec2:DescribeSpotPriceHistory", "ec2:DescribeSubnets"],
+            resources=["*"], conditions={"StringEquals": {"aws:RequestedRegion": region}},
+        ),
+        iam.PolicyStatement(
+            sid="AllowSSMReadActions", actions=["ssm:GetParameter"],
+            resources=[f"arn:{partition}:ssm:{region}::parameter/aws/service/*"],
+        ),
+        iam.PolicyStatement(sid="AllowPricingReadActions", actions=["pricing:GetProducts"], resources=["*"]),
+    ]
+
+
+class Karpenter(Construct):
+    def __init__(
+        self, scope: Construct, id: str, *, cluster: eks.ICluster, cfg: EnvironmentConfig,
+        controller_node_selector: dict[str, str],
+    ) -> None:
+        super().__init__(scope, id)
+        stack = Stack.of(self)
+        name = cfg.cluster_name
+
+        self.queue = sqs.Queue(
+            self, "InterruptionQueue",
+            queue_name=name,
+            retention_period=Duration.minutes(5),  # a stale interruption notice is useless
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        acknowledge(self.queue, {
+            "AwsSolutions-SQS3": "Karpenter deletes every message it handles; a notice it cannot handle is "
+                                 "obsolete after minutes, so a dead-letter queue would only collect noise.",
+        })
+        self.rules = []
+        for rule_id, (source, detail_type) in INTERRUPTION_EVENTS.items():
+            rule = events.Rule(self, f"{rule_id}Rule",
+                               event_pattern=events.EventPattern(source=[source], detail_type=[detail_type]))
+            rule.add_target(targets.SqsQueue(self.queue))
+            self.rules.append(rule)
+
+        self.node_role = iam.Role(
+            self, "NodeRole",
+            role_name=karpenter_pools.node_role_name(name),  # referenced by name from the EC2NodeClasses
+            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(p) for p in NODE_MANAGED_POLICIES],
+        )
+        acknowledge(self.node_role, {
+            f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{p}]":
+                f"Karpenter node role: {p} is one of the AWS-managed policies EKS and Karpenter document for "
+                "worker nodes (join, pod networking, image pulls, SSM access for break-glass)."
+            for p in NODE_MANAGED_POLICIES
+        })
+        self.node_access = eks.AccessEntry(
+            self, "NodeAccess", cluster=cluster, principal=self.node_role.role_arn, access_policies=[],
+            access_entry_type=eks.AccessEntryType.EC2_LINUX,
+        )
+
+        self.controller_role = pod_identity_role(self, "ControllerRole", description="Karpenter controller (Pod Identity)")
+        statements = controller_statements(name, stack, self.queue.queue_arn, self.node_role.role_arn)
+        policy = iam.Policy(self, "ControllerPolicy", statements=statements)
+        policy.attach_to_role(self.controller_role)
+        acknowledge(policy, wildcard_resource_findings(
+            self, sorted({r for statement in statements for r in statement.resources}),
+            "Karpenter launches and tags instances, fleets, volumes, ENIs, launch templates and instance "
+            "profiles whose IDs it cannot know in advance; every write is conditioned on this cluster's "
+            "ownership tags and reads are limited to this region (Karpenter's reference policy).",
+        ))
+        self.pod_identity = eks.CfnPodIdentityAssociation(
+            self, "ControllerPodIdentity", cluster_name=cluster.cluster_name, namespace=KARPENTER_NAMESPACE,
+            service_account=SERVICE_ACCOUNT, role_arn=self.controller_role.role_arn,
+        )
+
+        self.crds = eks.HelmChart(
+            self, "Crds", cluster=cluster, chart="karpenter-crd", repository=KARPENTER_CRD_CHART_REPO,
+            version=KARPENTER_VERSION, namespace=KARPENTER_NAMESPACE, release="karpenter-crd",
+        )
+        self.chart = eks.HelmChart(
+            self, "Chart", cluster=cluster, chart="karpenter", repository=KARPENTER_CHART_REPO,
+            version=KARPENTER_VERSION, namespace=KARPENTER_NAMESPACE, release="karpenter",
+            skip_crds=True,  # owned by the karpenter-crd release above
+            wait=True, timeout=Duration.minutes(10),
+            values={
+                "settings": {"clusterName": name, "interruptionQueue": self.queue.queue_name},
+                "serviceAccount": {"name": SERVICE_ACCOUNT},
+                "replicas": 2,
+                # Karpenter must never run on capacity it manages.
+                "nodeSelector": controller_node_selector,
+                "controller": {"resources": {"requests": {"cpu": "500m", "memory": "1Gi"},
+                                             "limits": {"memory": "1Gi"}}},
+            },
+        )
+        self.chart.node.add_dependency(self.crds, self.pod_identity, self.node_access)
+
+        self.node_classes = karpenter_pools.node_classes(cfg)
+        self.node_pools = karpenter_pools.node_pools(cfg)
+        self.pools_manifest = eks.KubernetesManifest(
+            self, "NodePools", cluster=cluster, manifest=[*self.node_classes, *self.node_pools], overwrite=True,
+        )
+        self.pools_manifest.node.add_dependency(self.chart)

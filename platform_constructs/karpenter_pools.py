@@ -1,0 +1,154 @@
+"""Karpenter EC2NodeClasses and NodePools as plain Kubernetes manifests (dicts).
+
+Pure functions of the environment config, so the tests validate exactly what is deployed against the
+Karpenter CRDs, and the NodePool limits follow the accelerator preset and replica bounds.
+"""
+
+from __future__ import annotations
+
+from config.environments import EnvironmentConfig
+from config.names import (
+    INFERENCE_NODE_ROLE, NEURON_RESOURCE, NEURON_TAINT_KEY, NODE_ROLE_LABEL, NODEPOOL_DEFAULT, NODEPOOL_INF2,
+    NODEPOOL_TRN1,
+)
+from config.presets import PRESETS
+from config.versions import AL2023_AMI_ALIAS
+from platform_constructs.tags import EKS_CLUSTER_NAME_TAG, KARPENTER_DISCOVERY_TAG
+
+NODECLASS_DEFAULT = "default"
+NODECLASS_NEURON = "neuron"
+# Root volumes: the Neuron DLC image (~15 GB), the model weights (16 GB for Llama-3-8B in bf16) and the
+# Neuron compilation cache all land on the root volume, with room for a second model during a rollout.
+DEFAULT_ROOT_GIB = 100
+NEURON_ROOT_GIB = 500
+EXPIRE_AFTER = "720h"  # nodes are replaced within 30 days, so AMI/kernel fixes roll out
+
+
+def node_role_name(cluster_name: str) -> str:
+    return f"KarpenterNode-{cluster_name}"[:64]
+
+
+def ec2_node_class(name: str, cfg: EnvironmentConfig, *, root_gib: int, fast_root: bool = False) -> dict:
+    ebs = {"volumeSize": f"{root_gib}Gi", "volumeType": "gp3", "encrypted": True, "deleteOnTermination": True}
+    if fast_root:
+        # Model load time is bound by the root volume: gp3 at its throughput maximum.
+        ebs.update(iops=10000, throughput=1000)
+    return {
+        "apiVersion": "karpenter.k8s.aws/v1",
+        "kind": "EC2NodeClass",
+        "metadata": {"name": name},
+        "spec": {
+            "role": node_role_name(cfg.cluster_name),
+            # Pinned, never @latest (see config/versions.py). For inf2/trn1 the alias resolves to the
+            # Neuron variant of the same AL2023 release.
+            "amiSelectorTerms": [{"alias": AL2023_AMI_ALIAS}],
+            "subnetSelectorTerms": [{"tags": {KARPENTER_DISCOVERY_TAG: cfg.cluster_name}}],
+            # The cluster security group EKS creates (and tags): nodes talk to the control plane and
+            # to the core nodes' pods exactly as the managed node group does.
+            "securityGroupSelectorTerms": [{"tags": {EKS_CLUSTER_NAME_TAG: cfg.cluster_name}}],
+            "blockDeviceMappings": [{"deviceName": "/dev/xvda", "rootVolume": True, "ebs": ebs}],
+            "metadataOptions": {
+                "httpEndpoint": "enabled",
+                "httpProtocolIPv6": "disabled",
+                "httpTokens": "required",
+                "httpPutResponseHopLimit": 2,  # same as the core nodes: node agents in pods read IMDS
+            },
+            "tags": {"project": "llama3-inf2", "environment": cfg.name},
+        },
+    }
+
+
+def _requirement(key: str, operator: str, values: list[str]) -> dict:
+    return {"key": key, "operator": operator, "values": values}
+
+
+def default_node_pool(cfg: EnvironmentConfig) -> dict:
+    """General-purpose x86 capacity (c/m/r, gen 6+), spot first with on-demand fallback."""
+    return {
+        "apiVersion": "karpenter.sh/v1",
+        "kind": "NodePool",
+        "metadata": {"name": NODEPOOL_DEFAULT},
+        "spec": {
+            "template": {
+                "spec": {
+                    "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": NODECLASS_DEFAULT},
+                    "requirements": [
+                        _requirement("kubernetes.io/arch", "In", ["amd64"]),
+                        _requirement("kubernetes.io/os", "In", ["linux"]),
+                        _requirement("karpenter.sh/capacity-type", "In", ["spot", "on-demand"]),
+                        _requirement("karpenter.k8s.aws/instance-category", "In", ["c", "m", "r"]),
+                        _requirement("karpenter.k8s.aws/instance-generation", "Gt", ["5"]),
+                    ],
+                    "expireAfter": EXPIRE_AFTER,
+                },
+            },
+            "limits": {"cpu": "256", "memory": "1024Gi"},
+            "disruption": {
+                "consolidationPolicy": "WhenEmptyOrUnderutilized",
+                "consolidateAfter": "1m",
+                "budgets": [{"nodes": "10%"}],
+            },
+        },
+    }
+
+
+def _family_limits(family: str, cfg: EnvironmentConfig) -> dict:
+    """Room for max_replicas worker nodes of the largest instance in the family (or of the preset)."""
+    preset = cfg.preset
+    sizes = [preset] if preset.family == family else [p for p in PRESETS.values() if p.family == family]
+    largest = max(sizes, key=lambda p: p.neuron_devices)
+    nodes = cfg.max_replicas
+    return {
+        NEURON_RESOURCE: str(largest.neuron_devices * nodes),
+        "cpu": str(largest.vcpus * nodes),
+        "memory": f"{largest.memory_gib * nodes}Gi",
+    }
+
+
+def accelerator_node_pool(name: str, family: str, cfg: EnvironmentConfig) -> dict:
+    """Neuron capacity: on-demand only (a spot reclaim costs minutes of model load), tainted so
+    only pods that tolerate aws.amazon.com/neuron land there, consolidated only when empty."""
+    return {
+        "apiVersion": "karpenter.sh/v1",
+        "kind": "NodePool",
+        "metadata": {"name": name},
+        "spec": {
+            "template": {
+                "metadata": {"labels": {NODE_ROLE_LABEL: INFERENCE_NODE_ROLE}},
+                "spec": {
+                    "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": NODECLASS_NEURON},
+                    "requirements": [
+                        _requirement("karpenter.k8s.aws/instance-family", "In", [family]),
+                        _requirement("karpenter.sh/capacity-type", "In", ["on-demand"]),
+                        _requirement("kubernetes.io/arch", "In", ["amd64"]),
+                    ],
+                    "taints": [{"key": NEURON_TAINT_KEY, "value": "true", "effect": "NoSchedule"}],
+                    "expireAfter": EXPIRE_AFTER,
+                    # Let a replica drain (Ray Serve graceful shutdown) before the node goes.
+                    "terminationGracePeriod": "1h",
+                },
+            },
+            "limits": _family_limits(family, cfg),
+            "disruption": {
+                # Never repack a node that serves a loaded model; remove it once it is empty.
+                "consolidationPolicy": "WhenEmpty",
+                "consolidateAfter": "10m",
+                "budgets": [{"nodes": "1"}],
+            },
+        },
+    }
+
+
+def node_classes(cfg: EnvironmentConfig) -> list[dict]:
+    return [
+        ec2_node_class(NODECLASS_DEFAULT, cfg, root_gib=DEFAULT_ROOT_GIB),
+        ec2_node_class(NODECLASS_NEURON, cfg, root_gib=NEURON_ROOT_GIB, fast_root=True),
+    ]
+
+
+def node_pools(cfg: EnvironmentConfig) -> list[dict]:
+    return [
+        default_node_pool(cfg),
+        accelerator_node_pool(NODEPOOL_INF2, "inf2", cfg),
+        accelerator_node_pool(NODEPOOL_TRN1, "trn1", cfg),
+    ]

@@ -1,0 +1,1 @@
+"""Serving metrics into CloudWatch, the per-environment dashboard and alarms."""

@@ -1,0 +1,93 @@
+"""SmokeTest: a Lambda in the environment's VPC that runs tools/smoke/check.py as an in-cluster Job.
+
+The pipeline's post-deployment step invokes it by name (SmokeTest.function_name_for(cfg)); the
+function reaches the cluster's private API endpoint from the VPC (it sits in the EKS cluster security
+group), is allowed Jobs and pod logs in the serving namespace only (an EKS access entry with the
+namespaced edit policy), and the Job calls the serve Service with the API key from the synced Secret.
+The Lambda fails -- and with it the pipeline stage -- when /v1/models or the chat answer is wrong.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from config.environments import EnvironmentConfig
+from config.names import SERVE_PORT, SERVE_SERVICE_NAME, VLLM_NAMESPACE
+from config.secrets import API_KEY_ENV, API_KEY_SECRET
+from config.versions import PYTHON_TOOLS_IMAGE
+from platform_constructs.nag import acknowledge
+
+SMOKE_DIR = Path(__file__).resolve().parent.parent / "tools" / "smoke"
+CONFIGMAP = "smoke-test"
+EDIT_POLICY = "AmazonEKSEditPolicy"
+JOB_TIMEOUT_SECONDS = 600
+LAMBDA_MANAGED_POLICIES = ("AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessExecutionRole")
+
+
+def function_name_for(cfg: EnvironmentConfig) -> str:
+    return f"{cfg.stack_prefix}-smoke-test"
+
+
+def serve_base_url() -> str:
+    return f"http://{SERVE_SERVICE_NAME}.{VLLM_NAMESPACE}.svc.cluster.local:{SERVE_PORT}/v1"
+
+
+class SmokeTest(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, cfg: EnvironmentConfig, cluster: eks.Cluster,
+                 vpc: ec2.IVpc, retention: logs.RetentionDays, invoker_account: str | None = None) -> None:
+        super().__init__(scope, construct_id)
+        self.script = eks.KubernetesManifest(self, "Script", cluster=cluster, overwrite=True, manifest=[{
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": CONFIGMAP, "namespace": VLLM_NAMESPACE,
+                         "labels": {"app.kubernetes.io/name": "smoke-test"}},
+            "data": {"check.py": (SMOKE_DIR / "check.py").read_text()},
+        }])
+        log_group = logs.LogGroup(self, "Logs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
+        self.function = lambda_.Function(
+            self, "Function",
+            function_name=function_name_for(cfg),
+            description=f"Smoke test of the {cfg.name} endpoint: /v1/models and one chat completion, in-cluster",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            handler="runner.handler",
+            code=lambda_.Code.from_asset(str(SMOKE_DIR), exclude=["__pycache__", "*.pyc", "__init__.py"]),
+            timeout=Duration.minutes(15),
+            memory_size=256,
+            log_group=log_group,
+            vpc=vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            security_groups=[cluster.cluster_security_group],  # EKS lets its own group reach the API endpoint
+            environment={
+                "CLUSTER_NAME": cluster.cluster_name,
+                "CLUSTER_ENDPOINT": cluster.cluster_endpoint,
+                "CLUSTER_CA": cluster.cluster_certificate_authority_data,
+                "NAMESPACE": VLLM_NAMESPACE,
+                "CONFIGMAP": CONFIGMAP,
+                "IMAGE": PYTHON_TOOLS_IMAGE,
+                "BASE_URL": serve_base_url(),
+                "MODEL": cfg.model_id,
+                "API_KEY_SECRET": API_KEY_SECRET,
+                "API_KEY_SECRET_KEY": API_KEY_ENV,
+                "TIMEOUT_SECONDS": str(JOB_TIMEOUT_SECONDS),
+            },
+        )
+        self.access = eks.AccessEntry(
+            self, "Access", cluster=cluster, principal=self.function.role.role_arn,
+            access_policies=[eks.AccessPolicy.from_access_policy_name(
+                EDIT_POLICY, access_scope_type=eks.AccessScopeType.NAMESPACE, namespaces=[VLLM_NAMESPACE])],
+        )
+        if invoker_account:
+            self.function.add_permission("PipelineInvoke", principal=iam.AccountPrincipal(invoker_account),
+                                         action="lambda:InvokeFunction")
+        acknowledge(self.function, {
+            f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/{p}]":
+                f"{p}: the standard AWS policy for a Lambda that logs and runs in a VPC."
+            for p in LAMBDA_MANAGED_POLICIES
+        })

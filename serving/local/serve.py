@@ -1,0 +1,127 @@
+"""Local mode: the same Ray Serve app as the cluster, on this machine's CPU, with the tiny model.
+
+    python -m serving.local.serve [--port 8000] [--model DIR] [--proxy haproxy|ray]
+
+Starts a single-node Ray, deploys `serving.app:build_app` with the serving contract's args (sized
+for a CPU) and serves on 127.0.0.1 until interrupted. Set VLLM_API_KEY to require an API key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from config.names import SERVE_PORT  # noqa: E402
+from serving.settings import APP_NAME, RAY_SERVE_ENV, ROUTE_PREFIX, local_cpu_args  # noqa: E402
+
+LOCAL_MODEL_NAME = "tiny-llama3"
+# Logical CPUs Ray may hand out. The replica asks for a fraction of one; the real cores are shared
+# by the engine, the replica and Ray's own processes, and Ray would otherwise refuse to place the
+# replica on a 2-core machine once its system actors hold their share.
+RAY_LOGICAL_CPUS = 8
+
+
+def serve_env(proxy: str) -> dict[str, str]:
+    """Environment for Ray and its workers: the cluster's Ray Serve settings plus local-only ones."""
+    env = dict(RAY_SERVE_ENV) if proxy == "haproxy" else {}
+    env.update({
+        # No telemetry, no dashboard downloads, quiet startup on a machine without a network.
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "VLLM_NO_USAGE_STATS": "1",
+        "VLLM_DO_NOT_TRACK": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        # Ray starts workers (the replica, hence the engine) at nice 15 so its own daemons stay
+        # responsive. On a shared laptop that hands the CPU to every client instead (a browser, the
+        # benchmark's load generator); in the cluster the pod has its own CPUs and this is moot.
+        "RAY_worker_niceness": "0",
+        # KV cache for the tiny model: 1 GiB is plenty and keeps local mode far below 4 GiB RSS.
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+        # The replica's Python is the serving venv's; workers must find the repo's packages.
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])),
+    })
+    if proxy == "haproxy":
+        # Keep the replicas' own HTTP ports on loopback (HAProxy forwards to them), and give this
+        # instance its own HAProxy files and side ports so several local servers (tests, a
+        # benchmark, `make serve-local`) can run side by side.
+        state = Path(tempfile.gettempdir()) / f"hp-{os.getpid()}"  # short: HAProxy caps socket paths at 97 chars
+        env.update({
+            "RAY_SERVE_DEFAULT_HTTP_HOST": "127.0.0.1",
+            "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(state / "haproxy.cfg"),
+            "RAY_SERVE_HAPROXY_SOCKET_PATH": str(state / "admin.sock"),
+            "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(state),
+            "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(state / "server-state"),
+        })
+    for name in ("RAY_SERVE_HAPROXY_STATS_PORT", "RAY_SERVE_HAPROXY_METRICS_PORT",
+                 "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT", "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT"):
+        env[name] = str(free_port())
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(port: int, model: str, proxy: str = "haproxy", **overrides) -> None:
+    """Start Ray and deploy the app; returns once the app is RUNNING (the engine answered)."""
+    os.environ.update(serve_env(proxy))
+    import ray
+    from ray import serve
+
+    from serving.app import build_app
+
+    ray.init(num_cpus=RAY_LOGICAL_CPUS, include_dashboard=False, log_to_driver=True,
+             configure_logging=True, logging_level="WARNING")
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    args = local_cpu_args(model=model, served_model_name=LOCAL_MODEL_NAME, **overrides)
+    serve.run(build_app(args), name=APP_NAME, route_prefix=ROUTE_PREFIX, blocking=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve the tiny Llama on 127.0.0.1 with the cluster's Ray Serve app")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("SERVE_LOCAL_PORT", SERVE_PORT)))
+    parser.add_argument("--model", default=os.environ.get("SERVE_LOCAL_MODEL", ""),
+                        help="model directory (default: build/reuse the tiny model under .cache/)")
+    parser.add_argument("--proxy", choices=("haproxy", "ray"), default=os.environ.get("SERVE_LOCAL_PROXY", "haproxy"),
+                        help="HTTP front: HAProxy + direct ingress (as in the cluster) or Ray's Python proxy")
+    opts = parser.parse_args()
+
+    started = time.monotonic()
+    model = opts.model
+    if not model:
+        from serving.local.tiny_model import build
+
+        model = str(build())
+    start(opts.port, model, opts.proxy)
+    print(f"Serving {LOCAL_MODEL_NAME} on http://127.0.0.1:{opts.port}/v1 "
+          f"(ready in {time.monotonic() - started:.1f}s; Ctrl-C to stop)", flush=True)
+
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    try:
+        while not stop:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        from ray import serve
+        import ray
+
+        serve.shutdown()
+        ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()

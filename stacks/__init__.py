@@ -1,0 +1,46 @@
+"""The deployable stacks, and `build_environment`: every stack of one environment, in deploy order.
+
+Used by app.py and by the pipeline's Stages, so an environment is built the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Environment, Stack, Tags
+from constructs import Construct
+
+from config.environments import PIPELINE, EnvironmentConfig
+from stacks.addons_stack import AddonsStack
+from stacks.cluster_stack import ClusterStack
+from stacks.network_stack import NetworkStack
+from stacks.observability_stack import ObservabilityStack
+
+
+@dataclass
+class EnvironmentStacks:
+    network: NetworkStack
+    cluster: ClusterStack
+    addons: AddonsStack
+    observability: ObservabilityStack
+
+
+def build_environment(scope: Construct, cfg: EnvironmentConfig) -> EnvironmentStacks:
+    env = Environment(account=cfg.account, region=cfg.region)
+    prefix = cfg.stack_prefix
+    network = NetworkStack(scope, f"{prefix}-Network", cfg=cfg, env=env,
+                           description="VPC, subnets for nodes and pods, NAT, flow logs")
+    cluster = ClusterStack(scope, f"{prefix}-Cluster", cfg=cfg, env=env, vpc=network.vpc,
+                           node_subnets=network.pod_subnets,
+                           description="EKS control plane, core node group, managed add-ons")
+    addons = AddonsStack(scope, f"{prefix}-Addons", cfg=cfg, env=env, cluster=cluster,
+                         description="Karpenter and its NodePools, Neuron device plugin and scheduler, KubeRay")
+    observability = ObservabilityStack(scope, f"{prefix}-Observability", cfg=cfg, env=env, cluster=cluster.cluster,
+                                       vpc=network.vpc, smoke_invoker_account=PIPELINE.account,
+                                       description="Serving metrics, dashboard, alarms (SNS), pipeline smoke test")
+    observability.add_dependency(addons)
+    stacks = EnvironmentStacks(network=network, cluster=cluster, addons=addons, observability=observability)
+    for stack in (s for s in vars(stacks).values() if isinstance(s, Stack)):
+        Tags.of(stack).add("project", "llama3-inf2")
+        Tags.of(stack).add("environment", cfg.name)
+    return stacks

@@ -1,0 +1,33 @@
+"""AddonsStack: in-cluster platform software -- Karpenter (with its NodePools), Neuron, KubeRay.
+
+Separate from ClusterStack so a chart upgrade never touches the control plane's stack.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from constructs import Construct
+
+from config.environments import EnvironmentConfig
+from platform_constructs.addons.karpenter import Karpenter
+from platform_constructs.addons.kuberay import KubeRayOperator
+from platform_constructs.addons.neuron import NeuronChart
+from platform_constructs.cleanup import ClusterCleanup
+from stacks.cluster_stack import ClusterStack
+
+
+class AddonsStack(Stack):
+    def __init__(
+        self, scope: Construct, id: str, *, cfg: EnvironmentConfig, cluster: ClusterStack, **kwargs
+    ) -> None:
+        super().__init__(scope, id, **kwargs)
+        self.add_stack_dependency(cluster)  # managed add-ons (CNI, Pod Identity agent) first
+        core = cluster.core_node_selector
+        self.karpenter = Karpenter(self, "Karpenter", cluster=cluster.cluster, cfg=cfg, controller_node_selector=core)
+        self.neuron = NeuronChart(self, "Neuron", cluster=cluster.cluster, core_node_selector=core)
+        self.kuberay = KubeRayOperator(self, "KubeRay", cluster=cluster.cluster, core_node_selector=core)
+        # Destroy-time cleanup (issue 6): deleted -- i.e. run -- after the NodePools (Karpenter drains its
+        # nodes) and before Karpenter, the cluster and the VPC.
+        self.cleanup = ClusterCleanup(self, "ClusterCleanup", cluster_name=cfg.cluster_name, vpc=cluster.cluster.vpc,
+                                      depends_on=[self.karpenter.chart, cluster.cluster])
+        self.karpenter.pools_manifest.node.add_dependency(self.cleanup.resource)

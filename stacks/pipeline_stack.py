@@ -1,0 +1,165 @@
+"""PipelineStack: CDK Pipelines (CodePipeline V2) promoting the platform from dev to prod.
+
+    Source (CodeConnections) -> Synth (install, `make test`, then `make synth`) -> UpdatePipeline
+    -> Assets -> dev (deploy, smoke test) -> prod (manual approval, deploy, smoke test)
+
+Each Stage builds its environment with `build_environment`, the same function `cdk deploy` of a
+single environment uses, so the dev loop and the pipeline deploy the same stacks. After a Stage's
+stacks deploy, a CodeBuild step invokes that environment's smoke-test Lambda, which runs an
+in-cluster Job calling /v1/models and one chat completion; a wrong answer fails the Stage.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from aws_cdk import Aws, Duration, Environment, Stack, Stage, pipelines
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from config.environments import EnvironmentConfig, PipelineConfig
+from config.versions import CDK_ASSETS_VERSION
+from platform_constructs.nag import _nag_form as nag_form
+from platform_constructs.nag import acknowledge
+from platform_constructs.smoke_test import function_name_for
+
+PIPELINE_NAME = "llama3-inf2-platform"
+PIPELINE_STACK_NAME = "Llama3Inf2-Pipeline"
+SYNTH_INSTALL = ["make setup"]
+# The test suite runs before anything is synthesized: a red test never reaches a deployment.
+SYNTH_COMMANDS = ["make test", "make synth"]
+SMOKE_SCRIPT = "tools/smoke/invoke.sh"
+
+
+def cdk_cli_version() -> str:
+    """The CDK CLI version package.json pins: the pipeline's self-mutation installs the same one."""
+    package = json.loads((Path(__file__).resolve().parents[1] / "package.json").read_text())
+    return package["devDependencies"]["aws-cdk"]
+
+
+def _render(value) -> str:
+    """A resolved IAM resource as cdk-nag prints it in finding ids (Fn::Sub too)."""
+    if isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+        return re.sub(r"\$\{([^}]+)\}", r"<\1>", value["Fn::Sub"])
+    return nag_form(value)
+
+
+class EnvironmentStage(Stage):
+    """One environment's stacks, as a pipeline Stage."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, cfg: EnvironmentConfig, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        from stacks import build_environment  # late: stacks/__init__ imports this module's siblings
+
+        self.cfg = cfg
+        # The stage's stacks name an account, so CDK would look its availability zones up in AWS at synth
+        # time; the configured zones are the answer (synth stays offline, one source of truth).
+        account = kwargs["env"].account
+        self.node.set_context(f"availability-zones:account={account}:region={cfg.region}",
+                              list(cfg.availability_zones))
+        self.stacks = build_environment(self, cfg)
+
+
+def smoke_function_arn(cfg: EnvironmentConfig, pipeline_account: str) -> str:
+    return f"arn:{Aws.PARTITION}:lambda:{cfg.region}:{cfg.account or pipeline_account}:function:{function_name_for(cfg)}"
+
+
+class PipelineStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, pipeline: PipelineConfig,
+                 environments: list[EnvironmentConfig], **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        names = [cfg.name for cfg in environments]
+        if names[:1] != ["dev"] or "prod" not in names:
+            raise ValueError(f"pipeline environments: promote dev first and include prod; got {names}")
+
+        source = pipelines.CodePipelineSource.connection(
+            pipeline.repository, pipeline.branch, connection_arn=pipeline.connection_arn, trigger_on_push=True,
+        )
+        self.synth = pipelines.ShellStep(
+            "Synth", input=source, install_commands=SYNTH_INSTALL, commands=SYNTH_COMMANDS,
+            env={"CDK_DISABLE_CLI_TELEMETRY": "true", "CI": "true"},
+            primary_output_directory="cdk.out",
+        )
+        self.pipeline = pipelines.CodePipeline(
+            self, "Pipeline",
+            pipeline_name=PIPELINE_NAME,
+            pipeline_type=codepipeline.PipelineType.V2,
+            synth=self.synth,
+            cross_account_keys=True,  # each environment may live in its own account
+            enable_key_rotation=True,
+            publish_assets_in_parallel=False,  # one assets project, not one per asset: fewer resources
+            docker_enabled_for_synth=False,
+            cli_version=cdk_cli_version(),
+            cdk_assets_cli_version=CDK_ASSETS_VERSION,
+            code_build_defaults=pipelines.CodeBuildOptions(
+                build_environment=codebuild.BuildEnvironment(build_image=codebuild.LinuxBuildImage.STANDARD_7_0),
+            ),
+            synth_code_build_defaults=pipelines.CodeBuildOptions(
+                # The suite runs vLLM on the CPU and a browser: give it room and time.
+                build_environment=codebuild.BuildEnvironment(
+                    build_image=codebuild.LinuxBuildImage.STANDARD_7_0,
+                    compute_type=codebuild.ComputeType.LARGE,
+                ),
+                timeout=Duration.minutes(120),
+            ),
+        )
+
+        self.stages: list[EnvironmentStage] = []
+        pipeline_account = self.account
+        for cfg in environments:
+            stage = EnvironmentStage(
+                self, cfg.name, cfg=cfg,
+                env=Environment(account=cfg.account or pipeline.account, region=cfg.region),
+            )
+            smoke = pipelines.CodeBuildStep(
+                f"SmokeTest-{cfg.name}",
+                input=source,
+                commands=[f"bash {SMOKE_SCRIPT}"],
+                env={"SMOKE_FUNCTION": smoke_function_arn(cfg, pipeline_account), "SMOKE_REGION": cfg.region},
+                role_policy_statements=[iam.PolicyStatement(
+                    actions=["lambda:InvokeFunction"], resources=[smoke_function_arn(cfg, pipeline_account)],
+                )],
+                timeout=Duration.minutes(20),
+            )
+            pre = []
+            if cfg.name == "prod":
+                pre.append(pipelines.ManualApprovalStep(
+                    "PromoteToProd", comment="dev is deployed and its smoke test passed: promote this commit to prod?",
+                ))
+            self.pipeline.add_stage(stage, pre=pre, post=[smoke])
+            self.stages.append(stage)
+
+        self.pipeline.build_pipeline()  # materialise now so the acknowledgements below reach every resource
+        self._acknowledge_generated_policies()
+
+    def _acknowledge_generated_policies(self) -> None:
+        """cdk-nag findings on what CDK Pipelines generates, each named (no blanket rule suppression)."""
+        reason_iam5 = ("Generated by CDK Pipelines: the roles read/write the artifact buckets' objects, use the "
+                       "artifact keys, assume the CDK bootstrap roles and write their own CodeBuild logs and "
+                       "reports; every wildcard is scoped to this pipeline's buckets, keys, projects or the "
+                       "bootstrap roles.")
+        findings: dict[str, str] = {}
+        for child in self.node.find_all():
+            if isinstance(child, iam.CfnPolicy) and Stack.of(child) is self:
+                document = self.resolve(child.policy_document)
+                for statement in document.get("Statement", []):
+                    actions = statement.get("Action", [])
+                    resources = statement.get("Resource", [])
+                    for action in [actions] if isinstance(actions, str) else actions:
+                        if "*" in action:
+                            findings[f"AwsSolutions-IAM5[Action::{action}]"] = reason_iam5
+                    for resource in [resources] if not isinstance(resources, list) else resources:
+                        rendered = _render(resource)
+                        if "*" in rendered:
+                            findings[f"AwsSolutions-IAM5[Resource::{rendered}]"] = reason_iam5
+        acknowledge(self, findings)
+        s3_reason = ("Pipeline artifact and cross-region replication buckets hold build artifacts only, "
+                     "reached through the pipeline roles; CloudTrail records access.")
+        acknowledge(self, {"AwsSolutions-S1": s3_reason})
+        for stack in Stage.of(self).node.children:
+            if isinstance(stack, Stack) and stack.node.id.startswith("cross-region-stack"):
+                acknowledge(stack, {"AwsSolutions-S1": s3_reason})

@@ -1,0 +1,72 @@
+"""The operator's first-hour commands: printed by the CLI and emitted as stack outputs, from one function."""
+
+import subprocess
+import sys
+
+import aws_cdk as cdk
+from aws_cdk.assertions import Template
+
+from config.environments import load_config
+from config.names import RAY_DASHBOARD_PORT, SERVE_PORT, SERVE_SERVICE_NAME, WEBUI_SERVICE_NAME
+from platform_constructs.first_hour_outputs import FirstHourOutputs
+from tools import first_hour
+
+REQUIRED = ("UpdateKubeconfig", "RayServiceStatus", "PortForwardServe", "PortForwardRayDashboard",
+            "PortForwardOpenWebUI", "RunClient", "RunBenchmark", "CloudWatchDashboard")
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "tools.first_hour", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_cli_prints_every_command_for_the_chosen_environment():
+    cfg = load_config({"env": "prod"})
+    result = _run("--env", "prod")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert f"aws eks update-kubeconfig --region {cfg.region} --name {cfg.cluster_name}" in out
+    assert f"svc/{SERVE_SERVICE_NAME} {SERVE_PORT}:{SERVE_PORT}" in out
+    assert f"{RAY_DASHBOARD_PORT}:{RAY_DASHBOARD_PORT}" in out
+    assert f"svc/{WEBUI_SERVICE_NAME}" in out
+    assert "python -m tools.client" in out and "make bench" in out and "--env prod" in out
+    assert f"region={cfg.region}#dashboards/dashboard/{first_hour.dashboard_name_for(cfg)}" in out
+    # every step's command is printed, in order
+    positions = [out.index(step.command) for step in first_hour.steps_for(cfg)]
+    assert positions == sorted(positions)
+    assert {step.key for step in first_hour.steps_for(cfg)} >= set(REQUIRED)
+
+
+def test_unknown_environment_is_one_clear_line():
+    result = _run("--env", "staging")
+    assert result.returncode == 2
+    assert "env: unknown environment 'staging'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_stack_outputs_carry_the_same_commands():
+    cfg = load_config({"env": "dev"})
+    app = cdk.App()
+    stack = cdk.Stack(app, "FirstHourTest", env=cdk.Environment(account="111111111111", region=cfg.region))
+    FirstHourOutputs(stack, "FirstHour", cfg=cfg)
+    outputs = Template.from_stack(stack).to_json()["Outputs"]
+    for number, step in enumerate(first_hour.steps_for(cfg), start=1):
+        output = outputs[f"FirstHour{step.key}"]
+        assert output["Value"] == step.command
+        assert output["Description"] == f"{number}. {step.title}"
+
+
+def test_stack_outputs_resolve_tokens_for_real_resource_names():
+    cfg = load_config({"env": "dev"})
+    app = cdk.App()
+    stack = cdk.Stack(app, "FirstHourTokens", env=cdk.Environment(account="111111111111", region=cfg.region))
+    param = cdk.CfnParameter(stack, "ClusterName", default="from-the-cluster")
+    FirstHourOutputs(stack, "FirstHour", cfg=cfg, cluster_name=param.value_as_string)
+    value = Template.from_stack(stack).to_json()["Outputs"]["FirstHourUpdateKubeconfig"]["Value"]
+    assert value == {"Fn::Join": ["", [f"aws eks update-kubeconfig --region {cfg.region} --name ",
+                                       {"Ref": "ClusterName"}]]}
+
+
+def test_no_secret_value_in_the_commands():
+    # The API key is fetched at run time from Secrets Manager, never written into an output.
+    for step in first_hour.steps_for(load_config({"env": "dev"})):
+        assert "OPENAI_API_KEY=" not in step.command or "secretsmanager get-secret-value" in step.command

@@ -1,0 +1,88 @@
+"""Open WebUI on 127.0.0.1:8080 against local mode, offline: `make webui-local`.
+
+Runs the PyPI open-webui pinned to the chart's image version (from .venv-webui) with the settings the
+chart uses (config/webui.py COMMON_ENV), a fresh DATA_DIR per run (no stale accounts or chats), and
+the OpenAI connection pointed at local mode (`make serve-local`) or --base-url.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from config.names import SERVE_PORT, WEBUI_PORT
+from config.webui import COMMON_ENV
+
+LOCAL_MODE_BASE_URL = f"http://127.0.0.1:{SERVE_PORT}/v1"
+PLACEHOLDER_API_KEY = "EMPTY"  # local mode needs no key; Open WebUI needs a value
+
+# Local-only additions to the shared settings: nothing on this machine may reach a model hub.
+LOCAL_ONLY_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "ENABLE_WEB_SEARCH": "false",
+    "ENABLE_IMAGE_GENERATION": "false",
+    "ENABLE_CODE_INTERPRETER": "false",
+    "ENABLE_EVALUATION_ARENA_MODELS": "false",
+    "ENABLE_COMMUNITY_SHARING": "false",
+}
+
+
+def webui_env(*, base_url: str, api_key: str, data_dir: Path, port: int) -> dict[str, str]:
+    """The environment Open WebUI runs with: COMMON_ENV + this run's connection, data and port."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "WEBUI_"))}
+    env.update(COMMON_ENV)
+    env.update(LOCAL_ONLY_ENV)
+    env.update({
+        "OPENAI_API_BASE_URLS": base_url,
+        "OPENAI_API_KEYS": api_key,
+        "DATA_DIR": str(data_dir),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        # Signs this run's sessions; a fresh random value per run, never stored.
+        "WEBUI_SECRET_KEY": secrets.token_urlsafe(32),
+    })
+    return env
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.webui.run_local", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base-url", default=LOCAL_MODE_BASE_URL, help="OpenAI-compatible endpoint")
+    parser.add_argument("--api-key", default=os.environ.get("OPENAI_API_KEY") or PLACEHOLDER_API_KEY,
+                        help="key for the endpoint (default: $OPENAI_API_KEY or a placeholder)")
+    parser.add_argument("--port", type=int, default=WEBUI_PORT, help="port on 127.0.0.1")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="keep Open WebUI's data here (default: a fresh temporary folder, removed on exit)")
+    args = parser.parse_args(argv)
+    if not args.base_url.startswith(("http://", "https://")):
+        parser.error(f"--base-url: {args.base_url!r} is not an http(s) URL; e.g. {LOCAL_MODE_BASE_URL}")
+    if not 1 <= args.port <= 65535:
+        parser.error(f"--port: {args.port} is not a TCP port")
+    executable = Path(sys.executable).with_name("open-webui")
+    if not executable.exists():
+        print("error: open-webui is not installed in this Python; run `make setup-webui` and start it with "
+              "`make webui-local`", file=sys.stderr)
+        return 1
+
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="open-webui-data-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = webui_env(base_url=args.base_url, api_key=args.api_key, data_dir=data_dir, port=args.port)
+    print(f"Open WebUI on http://127.0.0.1:{args.port} -> {args.base_url} (data: {data_dir})", flush=True)
+    try:
+        # Own process (not exec) so the temporary data folder is removed when it stops.
+        return subprocess.call([str(executable), "serve", "--host", "127.0.0.1", "--port", str(args.port)], env=env)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if args.data_dir is None:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
