@@ -8,6 +8,7 @@ parsers and error shapes are vLLM's, not ours. See serving/README.md for why thi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import uuid
@@ -27,6 +28,7 @@ HEALTH_CHECK_PERIOD_S = 5
 HEALTH_CHECK_TIMEOUT_S = 30
 # Let in-flight streams finish when a replica is drained (scale-down, rolling update).
 GRACEFUL_SHUTDOWN_TIMEOUT_S = 60
+ENGINE_WATCH_INTERVAL_S = 0.5
 # Sent as Retry-After with the 503 that a full queue answers.
 RETRY_AFTER_S = 1
 
@@ -40,6 +42,7 @@ class VLLMServer:
         self._engine_cm = compat.engine_client(self._args, options["device_env"])
         self._engine = await self._engine_cm.__aenter__()
         await self._generate_one_token()
+        self._watchdog = asyncio.get_running_loop().create_task(self._exit_when_engine_dies())
         logger.info("vLLM %s engine ready for %s", compat.vllm_version(), self.settings.served_model_name)
 
     async def _generate_one_token(self) -> None:
@@ -47,6 +50,15 @@ class VLLMServer:
 
         async for _ in self._engine.generate("Hello", SamplingParams(max_tokens=1), f"warmup-{uuid.uuid4().hex}"):
             pass
+
+    async def _exit_when_engine_dies(self) -> None:
+        # A dead EngineCore never comes back inside this process. Like vLLM's own server, exit at
+        # once: Ray Serve sees the replica die and starts a new one right away, and HAProxy sends
+        # clients a 503 meanwhile, instead of this replica answering 500s until a health check.
+        while not self._engine.errored:
+            await asyncio.sleep(ENGINE_WATCH_INTERVAL_S)
+        logger.error("vLLM engine died; exiting the replica so Ray Serve replaces it")
+        os._exit(1)
 
     async def __serve_build_asgi_app__(self):
         app = await compat.openai_app(self._engine, self._args)

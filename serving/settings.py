@@ -188,9 +188,14 @@ class ServingSettings:
             "enable_auto_tool_choice": bool(self.tool_call_parser),
             "tool_call_parser": self.tool_call_parser or None,
         }
+        # A request's `n` above the batch size would monopolise the engine: vLLM answers 400 instead.
+        env = {"VLLM_MAX_N_SEQUENCES": str(self.max_num_seqs)}
         if self.device == "neuron":
+            if self.compiled_artifacts_dir:
+                # NxD Inference loads compiled artifacts from here (and saves them on first compile).
+                env["NEURON_COMPILED_ARTIFACTS"] = self.compiled_artifacts_dir
             options.update(
-                device_env={"NEURON_COMPILED_ARTIFACTS": self.compiled_artifacts_dir} if self.compiled_artifacts_dir else {},
+                device_env=env,
                 num_gpu_blocks_override=self.num_gpu_blocks_override,
                 additional_config={"override_neuron_config": self.override_neuron_config},
                 # NxD Inference serves whole sequences per slot: no chunked prefill, no prefix caching.
@@ -199,7 +204,7 @@ class ServingSettings:
             )
         else:
             options.update(
-                device_env={},
+                device_env=env,
                 dtype="float32",
                 # Eager mode: torch.compile would add about a minute to every local start.
                 enforce_eager=True,

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Environment, Stack, Tags
+from aws_cdk import Aspects, Environment, Stack, Tags
 from constructs import Construct
 
 from config.environments import PIPELINE, EnvironmentConfig
+from platform_constructs.observability.retention import LambdaLogRetention
 from stacks.addons_stack import AddonsStack
 from stacks.cluster_stack import ClusterStack
 from stacks.network_stack import NetworkStack
@@ -38,9 +39,10 @@ def build_environment(scope: Construct, cfg: EnvironmentConfig) -> EnvironmentSt
     observability = ObservabilityStack(scope, f"{prefix}-Observability", cfg=cfg, env=env, cluster=cluster.cluster,
                                        vpc=network.vpc, smoke_invoker_account=PIPELINE.account,
                                        description="Serving metrics, dashboard, alarms (SNS), pipeline smoke test")
-    observability.add_dependency(addons)
+    observability.add_stack_dependency(addons)
     stacks = EnvironmentStacks(network=network, cluster=cluster, addons=addons, observability=observability)
     for stack in (s for s in vars(stacks).values() if isinstance(s, Stack)):
         Tags.of(stack).add("project", "llama3-inf2")
         Tags.of(stack).add("environment", cfg.name)
+        Aspects.of(stack).add(LambdaLogRetention(cfg.log_retention_days))
     return stacks

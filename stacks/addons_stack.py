@@ -13,6 +13,7 @@ from platform_constructs.addons.karpenter import Karpenter
 from platform_constructs.addons.kuberay import KubeRayOperator
 from platform_constructs.addons.neuron import NeuronChart
 from platform_constructs.cleanup import ClusterCleanup
+from platform_constructs.observability.retention import retention_for
 from stacks.cluster_stack import ClusterStack
 
 
@@ -29,5 +30,6 @@ class AddonsStack(Stack):
         # Destroy-time cleanup (issue 6): deleted -- i.e. run -- after the NodePools (Karpenter drains its
         # nodes) and before Karpenter, the cluster and the VPC.
         self.cleanup = ClusterCleanup(self, "ClusterCleanup", cluster_name=cfg.cluster_name, vpc=cluster.cluster.vpc,
-                                      depends_on=[self.karpenter.chart, cluster.cluster])
+                                      depends_on=[self.karpenter.chart, cluster.cluster],
+                                      log_retention=retention_for(cfg))
         self.karpenter.pools_manifest.node.add_dependency(self.cleanup.resource)

@@ -15,10 +15,11 @@ from constructs import Construct
 from config.environments import EnvironmentConfig
 from config.names import CORE_NODE_ROLE, NODE_ROLE_LABEL
 from config.versions import KUBECTL_LAYER_MODULES
-from platform_constructs.addons.cloudwatch_observability import CloudWatchObservability
+from platform_constructs.addons.cloudwatch_observability import CloudWatchObservability, log_group_prefix
 from platform_constructs.addons.core import CoreAddons
 from platform_constructs.addons.ebs_csi import EbsCsiDriver
 from platform_constructs.nag import acknowledge, wildcard_resource_findings
+from platform_constructs.observability.retention import retention_for, service_log_groups
 
 CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 CORE_NODE_ROOT_GIB = 100
@@ -54,6 +55,14 @@ class ClusterStack(Stack):
         super().__init__(scope, id, **kwargs)
         self.core_node_selector = {NODE_ROLE_LABEL: CORE_NODE_ROLE}
 
+        # EKS and Container Insights create these on first write with no expiry; create them first.
+        control_plane_logs = service_log_groups(
+            self, {"ControlPlaneLogs": f"/aws/eks/{cfg.cluster_name}/cluster"}, retention_for(cfg))
+        insights_logs = service_log_groups(self, {
+            f"ContainerInsights{kind.title()}Logs": f"{log_group_prefix(cfg.cluster_name)}/{kind}"
+            for kind in ("application", "dataplane", "host", "performance")
+        }, retention_for(cfg))
+
         secrets_key = kms.Key(
             self, "SecretsKey", enable_key_rotation=True,
             description=f"Envelope encryption of Kubernetes secrets in EKS cluster {cfg.cluster_name}",
@@ -76,6 +85,8 @@ class ClusterStack(Stack):
                 kubectl_layer=kubectl_layer(self, cfg.kubernetes_version),
             ),
         )
+        for group in control_plane_logs:
+            self.cluster.node.add_dependency(group)
         for index, role_arn in enumerate(cfg.admin_role_arns, start=1):
             self.cluster.grant_access(f"Admin{index}", role_arn, [
                 eks.AccessPolicy.from_access_policy_name(
@@ -93,6 +104,8 @@ class ClusterStack(Stack):
         )
         for addon in (*self.core_addons.addons.values(), self.ebs_csi.addon, self.cloudwatch.addon):
             addon.node.add_dependency(self.core_nodes)
+        for group in insights_logs:
+            self.cloudwatch.addon.node.add_dependency(group)
         self._acknowledge_cdk_internals()
 
     def _core_nodegroup(self, cfg: EnvironmentConfig, subnets: list[ec2.ISubnet]) -> eks.Nodegroup:

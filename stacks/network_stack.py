@@ -15,6 +15,7 @@ from constructs import Construct
 from config.environments import EnvironmentConfig
 from platform_constructs.pod_subnets import PodSubnets
 from platform_constructs.tags import ELB_TAG, INTERNAL_ELB_TAG, KARPENTER_DISCOVERY_TAG, cluster_tag
+from platform_constructs.observability.retention import retention_for
 
 
 class NetworkStack(Stack):
@@ -49,7 +50,7 @@ class NetworkStack(Stack):
 
         flow_log_group = logs.LogGroup(
             self, "FlowLogs",
-            retention=logs.RetentionDays.ONE_MONTH,
+            retention=retention_for(cfg),
             removal_policy=RemovalPolicy.DESTROY,
         )
         self.vpc.add_flow_log(

@@ -1,8 +1,10 @@
-"""cfg.log_retention_days (validated in config/environments.py) as the CDK enum."""
+"""Log retention: cfg.log_retention_days (validated in config/environments.py) applied to every log group."""
 
 from __future__ import annotations
 
-from aws_cdk import aws_logs as logs
+import jsii
+from aws_cdk import CfnResource, IAspect, RemovalPolicy, aws_lambda as lambda_, aws_logs as logs
+from constructs import Construct, IConstruct
 
 from config.environments import LOG_RETENTION_DAYS, EnvironmentConfig
 
@@ -18,3 +20,39 @@ assert set(_NAMES) == set(LOG_RETENTION_DAYS)
 
 def retention_for(cfg: EnvironmentConfig) -> logs.RetentionDays:
     return getattr(logs.RetentionDays, _NAMES[cfg.log_retention_days])
+
+
+@jsii.implements(IAspect)
+class LambdaLogRetention:
+    """Give every Lambda function in scope a log group with retention.
+
+    Lambda creates `/aws/lambda/<name>` on first invocation with no expiry. CDK's own functions
+    (kubectl provider, custom-resource providers, the default-security-group restrictor) offer no
+    retention setting, so this aspect creates a log group with retention beside each function that has
+    none and points the function's LoggingConfig at it.
+    """
+
+    def __init__(self, days: int) -> None:
+        self.days = days
+
+    def visit(self, node: IConstruct) -> None:
+        if not isinstance(node, CfnResource) or node.cfn_resource_type != "AWS::Lambda::Function":
+            return
+        if isinstance(node, lambda_.CfnFunction):
+            config = node.logging_config
+            if config is not None and getattr(config, "log_group", None):
+                return
+        group = logs.CfnLogGroup(node.node.scope, f"{node.node.id}LogGroup", retention_in_days=self.days)
+        group.apply_removal_policy(RemovalPolicy.DESTROY)
+        node.add_property_override("LoggingConfig.LogGroup", group.ref)
+
+
+def service_log_groups(scope: Construct, names: dict[str, str], retention: logs.RetentionDays) -> list[logs.LogGroup]:
+    """Log groups that AWS services (EKS, Container Insights) would otherwise create without expiry.
+
+    Created before the service writes to them, so the service finds them with our retention.
+    """
+    return [
+        logs.LogGroup(scope, id, log_group_name=name, retention=retention, removal_policy=RemovalPolicy.DESTROY)
+        for id, name in names.items()
+    ]

@@ -121,6 +121,25 @@ def main() -> None:
 
         serve.shutdown()
         ray.shutdown()
+        stop_orphaned_haproxy()
+
+
+def stop_orphaned_haproxy() -> None:
+    """Ray's shutdown can leave the HAProxy it started running (re-parented to init) and holding the
+    port; stop the one whose config lives in this instance's state directory."""
+    state = os.environ.get("RAY_SERVE_HAPROXY_SERVER_STATE_BASE")
+    if not state:
+        return
+    for proc_dir in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "haproxy" in cmdline and state.rstrip("/") + "/" in cmdline:
+            try:
+                os.kill(int(proc_dir.name), signal.SIGTERM)
+            except OSError:
+                pass
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ SPECIAL_TOKENS = [
 # Llama-3.1-style chat template with tool support (tools and tool results are rendered as JSON, the
 # format the llama3_json tool parser reads back). Unknown roles are rejected instead of silently
 # rendered, so a client mistake is a 400, not a confusing answer.
-CHAT_TEMPLATE = r"""{{- bos_token }}
+CHAT_TEMPLATE = r"""{%- if not messages %}{{- raise_exception('messages must contain at least one message') }}{%- endif %}
+{{- bos_token }}
 {%- if messages and messages[0]['role'] == 'system' %}
 {%- set system_message = messages[0]['content'] %}{%- set loop_messages = messages[1:] %}
 {%- else %}{%- set system_message = '' %}{%- set loop_messages = messages %}{%- endif %}

@@ -124,7 +124,7 @@ def test_every_log_group_of_the_app_has_the_configured_retention(request, env):
     missing = [k for k, v in groups.items() if "RetentionInDays" not in v.get("Properties", {})]
     assert missing == [], f"log groups without retention: {missing}"
     own = [v for k, v in groups.items() if "-Observability/" in k or "ClusterCleanup" in k]
-    assert len(own) >= 5
+    assert len(own) == 4, "cleanup handler + provider, metrics agent, smoke test"
     assert {v["Properties"]["RetentionInDays"] for v in own} == {ENVIRONMENTS[env].log_retention_days}
 
 
@@ -170,3 +170,49 @@ def test_serving_network_policy_admits_the_agent(synth_dev):
     from k8s_charts import network_policies
 
     assert network_policies.MONITORING_NAMESPACE == agent.AGENT_NAMESPACE
+
+
+def test_observability_deploys_after_whatever_creates_the_serving_namespace(synth_dev):
+    """The smoke-test ConfigMap and the agent's Role live in the serving namespace: the stack creating
+    that Namespace must deploy first (and be deleted after)."""
+    from tests.support.synth import MANIFEST_TYPE
+
+    manifest = json.loads((synth_dev.outdir / "manifest.json").read_text())
+    cfg = ENVIRONMENTS["dev"]
+    observability = f"{cfg.stack_prefix}-Observability"
+
+    def deps(stack):  # transitive
+        out, todo = set(), [stack]
+        while todo:
+            for d in manifest["artifacts"].get(todo.pop(), {}).get("dependencies", []):
+                if d not in out:
+                    out.add(d)
+                    todo.append(d)
+        return out
+
+    creators = [name for name, t in synth_dev.templates.items() if name.startswith(cfg.stack_prefix)
+                for r in t["Resources"].values() if r["Type"] == MANIFEST_TYPE
+                and any(o.get("kind") == "Namespace" and o["metadata"]["name"] == VLLM_NAMESPACE
+                        for o in json.loads(render(r["Properties"]["Manifest"])))]
+    for creator in creators:
+        assert creator in deps(observability), f"{observability} must depend on {creator}"
+
+
+def test_our_kubernetes_objects_are_schema_valid(synth_dev):
+    """The metrics agent's objects and the smoke-test ConfigMap and Job, against the cluster's Kubernetes schema."""
+    import kubernetes_validate
+
+    from tools.smoke import runner
+
+    version = f"{ENVIRONMENTS['dev'].kubernetes_version}.0"
+    job = runner.job_manifest("smoke-1", namespace=VLLM_NAMESPACE, configmap="smoke-test", image="python:3",
+                              base_url="http://svc:8000/v1", model="m", api_key_secret="s", api_key_secret_key="k",
+                              deadline_seconds=600)
+    objs = synth_dev.manifests("Observability") + [job]
+    assert len(objs) >= 7
+    for obj in objs:
+        kubernetes_validate.validate(obj, version, strict=True)
+    bad = json.loads(json.dumps(job))
+    bad["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, version, strict=True)

@@ -159,3 +159,15 @@ def test_pipeline_is_nag_clean(synth_dev):
         pipeline_violations = [v for v in report["violations"]
                                if any(c["constructPath"].startswith(PIPELINE_STACK_NAME) for c in v["violatingConstructs"])]
         assert pipeline_violations == []
+
+
+def test_lifecycle_doc_names_what_synth_produces(synth_dev):
+    """docs/lifecycle.md tells operators stack and function names to type: they must exist."""
+    doc = (REPO / "docs" / "lifecycle.md").read_text()
+    stacks = set(synth_dev.templates)
+    for name in (PIPELINE_STACK_NAME, f"{PIPELINE_STACK_NAME}-support-us-west-2"):
+        assert name in doc and name in stacks, name
+    for cfg in all_environments():
+        assert cfg.name in {p.name.split("-")[-1] for p in Path(synth_dev.outdir).glob(f"assembly-{PIPELINE_STACK_NAME}-*")}
+    assert function_name_for(all_environments()[0]) in doc
+    assert "make test" in doc and "PromoteToProd" in doc

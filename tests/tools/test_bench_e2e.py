@@ -89,7 +89,7 @@ def test_compare_mode_ratios(tools_endpoint, tmp_path, capsys):
             "--model", tools_endpoint.model, "--compare-model", tools_endpoint.model,
             "--label", "first", "--compare-label", "second", "--results-dir", str(tmp_path),
             "--concurrency", "2", "--requests-per-user", "1", "--mean-input-tokens", "64",
-            "--mean-output-tokens", "8", "--stddev-output-tokens", "1", "--no-progress"]
+            "--mean-output-tokens", "8", "--stddev-output-tokens", "1", "--no-progress", "--overhead-rounds", "1"]
     if tools_endpoint.api_key:
         args += ["--api-key", tools_endpoint.api_key, "--compare-api-key", tools_endpoint.api_key]
     assert main(args) == 0
@@ -102,3 +102,32 @@ def test_compare_mode_ratios(tools_endpoint, tmp_path, capsys):
     tps = rows["output tokens/s"]
     assert tps["ratio_b_over_a"] == pytest.approx(tps["b"] / tps["a"])
     assert (run_dir / "first").is_dir() and (run_dir / "second").is_dir()
+    # the serving team's alternating-round check ran against the same two endpoints
+    check = data["overhead_check"]
+    assert "skipped" not in check, check
+    assert check["failed"] == 0 and check["throughput_ratio"] > 0
+    assert check["throughput_ratio"] == pytest.approx(check["ray_tokens_per_s"] / check["vllm_tokens_per_s"], abs=0.01)
+    assert "Alternating-round overhead check" in out
+
+
+def test_a_level_stops_at_its_timeout_and_keeps_what_finished(tools_endpoint):
+    import asyncio
+
+    from tools.bench.runner import run_level
+    from tools.bench.workload import PreparedRequest, TokenCounter
+    from tools.endpoint import Endpoint
+
+    client = Endpoint(tools_endpoint.base_url, tools_endpoint.api_key or "EMPTY", None).async_client(timeout=60)
+    # Long answers (the tiny model never stops early) against a 1.5 s budget: the run must stop on time.
+    requests = [PreparedRequest("Count slowly. " * 20, 1500, None) for _ in range(4)]
+
+    async def run():
+        try:
+            return await run_level(client, tools_endpoint.model, requests, 1, TokenCounter.usage_only(), timeout_s=1.5)
+        finally:
+            await client.close()
+
+    level = asyncio.run(run())
+    assert level.timed_out
+    assert level.duration_s < 10
+    assert level.unfinished >= 1 and len(level.records) + level.unfinished == len(requests)

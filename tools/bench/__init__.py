@@ -1,0 +1,1 @@
+"""LLMPerf-style benchmark of an OpenAI-compatible endpoint (`python -m tools.bench`, `make bench`)."""

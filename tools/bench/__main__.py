@@ -22,6 +22,7 @@ from tools import cost
 from tools.bench import metrics as m
 from tools.bench import runner as r
 from tools.bench.compare import compare_sweeps, print_comparison
+from tools.bench.overhead import overhead_check, print_overhead
 from tools.bench.report import plot_sweeps
 from tools.bench.sweep import run_sweep
 from tools.bench.workload import DEFAULT_CONCURRENCY, Workload
@@ -49,20 +50,19 @@ def _json_object(text: str) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0])
     add_endpoint_arguments(p)
     p.add_argument("--label", default=None, help="name of this endpoint in outputs (default: host-port)")
     w = p.add_argument_group("workload (LLMPerf's flags)")
-    w.add_argument("--mean-input-tokens", type=int, default=512)
-    w.add_argument("--stddev-input-tokens", type=int, default=20)
-    w.add_argument("--mean-output-tokens", type=int, default=245)
-    w.add_argument("--stddev-output-tokens", type=int, default=20)
-    w.add_argument("--requests-per-user", type=int, default=8, help="requests each concurrent user sends")
+    w.add_argument("--mean-input-tokens", type=int, default=512, help="default: %(default)s")
+    w.add_argument("--stddev-input-tokens", type=int, default=20, help="default: %(default)s")
+    w.add_argument("--mean-output-tokens", type=int, default=245, help="max_tokens mean; default: %(default)s")
+    w.add_argument("--stddev-output-tokens", type=int, default=20, help="default: %(default)s")
+    w.add_argument("--requests-per-user", type=int, default=8, help="requests each concurrent user sends (default: %(default)s)")
     w.add_argument("--concurrency", type=_concurrency, default=DEFAULT_CONCURRENCY,
-                   help="comma-separated concurrency levels")
-    w.add_argument("--timeout", type=float, default=600.0, help="seconds per concurrency level")
-    w.add_argument("--seed", type=int, default=11111)
+                   help="comma-separated concurrency levels (default: 1,2,4,8,16)")
+    w.add_argument("--timeout", type=float, default=600.0, help="seconds per concurrency level (default: %(default)s)")
+    w.add_argument("--seed", type=int, default=11111, help="prompt sampling seed (default: %(default)s)")
     w.add_argument("--additional-sampling-params", type=_json_object, default={},
                    help="JSON object merged into every request, e.g. '{\"temperature\": 0}'")
     w.add_argument("--ignore-eos", action="store_true",
@@ -71,17 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model directory or tokenizer.json to count tokens with (default: the served model's "
                         "local directory or Hugging Face cache, else the endpoint's usage figures)")
     c = p.add_argument_group("cost")
-    c.add_argument("--env", default=None, help="environment whose preset and TTFT p95 alarm are the defaults")
+    c.add_argument("--env", default=None, help="environment whose preset and TTFT p95 alarm are the defaults (default: dev)")
     c.add_argument("--preset", default=None, help="instance type serving the endpoint (price lookup)")
     c.add_argument("--price-per-hour", type=float, default=None, help="USD per instance-hour (overrides the table)")
-    c.add_argument("--instances", type=int, default=1, help="instances behind the endpoint")
+    c.add_argument("--instances", type=int, default=1, help="instances behind the endpoint (default: %(default)s)")
     c.add_argument("--ttft-budget-ms", type=float, default=None, help="TTFT p95 budget (default: the env's alarm)")
     o = p.add_argument_group("outputs")
-    o.add_argument("--results-dir", default="results/bench", help="a dated folder is made inside it per run")
+    o.add_argument("--results-dir", default="results/bench", help="a dated folder is made inside it per run (default: %(default)s)")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
     b = p.add_argument_group("compare mode: the same load against a second endpoint")
     add_endpoint_arguments(b, prefix="compare-")
     b.add_argument("--compare-label", default=None)
+    b.add_argument("--overhead-rounds", type=int, default=3,
+                   help="after the sweeps, alternating rounds of scripts/bench_overhead.py against both (0: skip)")
     return p
 
 
@@ -111,6 +113,16 @@ def print_costs(sweep: dict, usd_per_hour: float, instances: int, budget_s: floa
             "levels": [vars(row) for row in table], "cheapest_within_budget": vars(best) if best else None}
 
 
+def _overhead(sweeps: list[dict], endpoints: list, workload: Workload, rounds: int) -> dict:
+    if sweeps[0]["model"] != sweeps[1]["model"]:
+        return {"skipped": "the two endpoints serve different model names"}
+    if endpoints[0].api_key != endpoints[1].api_key:
+        return {"skipped": "the two endpoints use different API keys"}
+    return overhead_check(endpoints[0].base_url, endpoints[1].base_url, sweeps[0]["model"],
+                          api_key=endpoints[0].api_key, rounds=rounds, concurrency=max(workload.concurrency),
+                          output_tokens=min(64, workload.mean_output_tokens))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -133,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
             labels.append(args.compare_label or _label(endpoints[1].base_url))
             if labels[0] == labels[1]:
                 labels = [f"A-{labels[0]}", f"B-{labels[1]}"]
+        if args.overhead_rounds < 0:
+            raise ValueError("--overhead-rounds: must be 0 (skip) or more")
     except (ValueError, ConfigError, EndpointError) as exc:
         parser.error(str(exc))
 
@@ -152,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:  # e.g. --tokenizer pointing at nothing
             print(f"error: {exc}", file=sys.stderr)
             return 1
+        except KeyboardInterrupt:
+            print(f"\ninterrupted; the runs finished so far are in {run_dir}/", file=sys.stderr)
+            return 130
         sweep["cost"] = print_costs(sweep, usd_per_hour, args.instances, budget_s, price_note, sys.stdout)
         sweeps.append(sweep)
 
@@ -159,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(sweeps) == 2:
         output["comparison"] = compare_sweeps(*sweeps)
         print_comparison(output["comparison"], labels[0], labels[1], sys.stdout)
+        if args.overhead_rounds > 0:
+            output["overhead_check"] = _overhead(sweeps, endpoints, workload, args.overhead_rounds)
+            print_overhead(output["overhead_check"], labels[0], labels[1], sys.stdout)
     plot = plot_sweeps(sweeps, run_dir / "sweep.png")
     (run_dir / "sweep.json").write_text(json.dumps(output, indent=2))
     print(f"\nresults: {run_dir}/ (sweep.json, plot {plot})")

@@ -8,9 +8,11 @@ the OpenAI connection pointed at local mode (`make serve-local`) or --base-url.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -22,7 +24,13 @@ from config.webui import COMMON_ENV
 LOCAL_MODE_BASE_URL = f"http://127.0.0.1:{SERVE_PORT}/v1"
 PLACEHOLDER_API_KEY = "EMPTY"  # local mode needs no key; Open WebUI needs a value
 
-# Local-only additions to the shared settings: nothing on this machine may reach a model hub.
+# Local-only additions to the shared settings. Why:
+#  HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE: nothing on a laptop or in CI may reach a model hub.
+#  builtin_tools off: Open WebUI otherwise sends its built-in tool schemas with every chat, over 2,000
+#   tokens with the tiny local model's small vocabulary, more than local mode's context holds.
+#  max_tokens 512: the tiny model never emits an end-of-turn token; bound each reply.
+#  title/tags/follow-up generation off: each is a second, unbounded generation per message that the
+#   tiny model cannot do usefully and that keeps a 2-core machine busy.
 LOCAL_ONLY_ENV = {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
@@ -31,6 +39,13 @@ LOCAL_ONLY_ENV = {
     "ENABLE_CODE_INTERPRETER": "false",
     "ENABLE_EVALUATION_ARENA_MODELS": "false",
     "ENABLE_COMMUNITY_SHARING": "false",
+    "ENABLE_MEMORIES": "false",
+    "DEFAULT_MODEL_METADATA": json.dumps({"capabilities": {"builtin_tools": False}}),
+    "DEFAULT_MODEL_PARAMS": json.dumps({"max_tokens": 512}),
+    "ENABLE_TITLE_GENERATION": "false",
+    "ENABLE_TAGS_GENERATION": "false",
+    "ENABLE_FOLLOW_UP_GENERATION": "false",
+    "ENABLE_AUTOCOMPLETE_GENERATION": "false",
 }
 
 
@@ -74,11 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     env = webui_env(base_url=args.base_url, api_key=args.api_key, data_dir=data_dir, port=args.port)
     print(f"Open WebUI on http://127.0.0.1:{args.port} -> {args.base_url} (data: {data_dir})", flush=True)
+    # A child process (not exec) so the temporary data folder is removed however the run ends.
+    proc = subprocess.Popen([str(executable), "serve", "--host", "127.0.0.1", "--port", str(args.port)], env=env)
+    signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
     try:
-        # Own process (not exec) so the temporary data folder is removed when it stops.
-        return subprocess.call([str(executable), "serve", "--host", "127.0.0.1", "--port", str(args.port)], env=env)
-    except KeyboardInterrupt:
-        return 0
+        while True:
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:  # Ctrl-C reaches Open WebUI too; wait for it to stop
+                proc.terminate()
     finally:
         if args.data_dir is None:
             shutil.rmtree(data_dir, ignore_errors=True)

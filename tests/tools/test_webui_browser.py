@@ -1,0 +1,131 @@
+"""Open WebUI (`make webui-local`) in headless Debian Chromium against local mode.
+
+A person's first minutes: create the first admin account, pick the model, send a message, watch the
+reply stream in. Playwright drives /usr/bin/chromium (never a downloaded browser). The screenshot of
+the answer is saved under results/webui/ and its path printed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from tests.tools.servers import ROOT, WEBUI_PYTHON, free_port, stop, wait_http
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+# Offline and quiet: no sandbox as root, no GPU, and none of Chromium's own background traffic
+# (update checks, sync, QUIC probes), which a closed network would refuse at every start.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
+                 "--disable-default-apps"]
+SCREENSHOT_DIR = ROOT / "results" / "webui"
+QUESTION = "What is the capital of India?"
+
+# Records the reply's text length every 25 ms in the page, so streaming is observed by the browser
+# itself rather than by coarse polling from the test.
+RECORD_LENGTHS = """() => {
+  window.__replyLengths = [];
+  window.__replyTimer = setInterval(() => {
+    const replies = document.querySelectorAll('.chat-assistant #response-content-container');
+    const last = replies[replies.length - 1];
+    window.__replyLengths.push(last ? last.innerText.trim().length : 0);
+  }, 25);
+}"""
+
+
+@pytest.fixture(scope="module")
+def webui(tools_endpoint, tmp_path_factory):
+    if not WEBUI_PYTHON.exists():
+        pytest.fail("Open WebUI is not set up: run `make setup-webui`")
+    port = free_port()
+    data_dir = tmp_path_factory.mktemp("open-webui-data")  # fresh per run: no earlier admin account
+    log = data_dir.parent / "open-webui.log"
+    cmd = [str(WEBUI_PYTHON), "-m", "tools.webui.run_local", "--port", str(port), "--base-url",
+           tools_endpoint.base_url, "--data-dir", str(data_dir)]
+    env = {**os.environ, "OPENAI_API_KEY": tools_endpoint.api_key or "EMPTY"}
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", timeout_s=300, proc=proc, log=log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(proc)
+
+
+def test_admin_signs_up_picks_the_model_and_sees_the_reply_stream(webui, tools_endpoint):
+    from playwright.sync_api import expect, sync_playwright
+
+    assert shutil.which(CHROMIUM), "Debian's chromium is missing: run `make setup-webui`"
+    model = tools_endpoint.model
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(60_000)
+            page.goto(webui, wait_until="networkidle")
+
+            # 1. The first account on a fresh instance becomes the admin.
+            page.get_by_role("button", name="Get started").click()
+            page.get_by_placeholder("Enter Your Full Name").fill("Platform Admin")
+            page.get_by_placeholder("Enter Your Email").fill("admin@example.com")
+            page.get_by_placeholder("Enter Your Password").fill("local-Test-passw0rd")
+            page.get_by_role("button", name="Create Admin Account").click()
+            whats_new = page.get_by_role("button", name="Okay, Let's Go!")
+            whats_new.wait_for()
+            whats_new.click()
+            me = page.evaluate("""() => fetch('/api/v1/auths/', {headers: {Authorization: 'Bearer ' + localStorage.token}})
+                                    .then(r => r.json())""")
+            assert me["role"] == "admin" and me["email"] == "admin@example.com", me
+
+            # 2. Pick the model served by local mode from the selector.
+            page.locator("#model-selector-model-button").click()
+            page.get_by_role("option", name=f"Select {model} model").click()
+            expect(page.locator("#model-selector-model-button")).to_have_attribute(
+                "aria-label", f"Selected model: {model}")
+
+            # 3. Send a message and watch the reply arrive.
+            page.evaluate(RECORD_LENGTHS)
+            page.locator("#chat-input").click()
+            page.keyboard.type(QUESTION)
+            page.keyboard.press("Enter")
+            expect(page.locator(".user-message").first).to_contain_text(QUESTION)
+            reply = page.locator(".chat-assistant #response-content-container").last
+            # A rendered answer (markdown), not Open WebUI's error notice, which has no markdown body.
+            expect(reply.locator(".markdown-prose")).to_be_visible(timeout=120_000)
+            _wait_until_stable(page, seconds=3, timeout_s=180)
+            lengths = page.evaluate("clearInterval(window.__replyTimer) || window.__replyLengths")
+            text = reply.inner_text().strip()
+
+            SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+            shot = SCREENSHOT_DIR / f"open-webui-reply-{time.strftime('%Y%m%d-%H%M%S')}.png"
+            page.screenshot(path=str(shot))
+            print(f"\nOpen WebUI screenshot: {shot}")
+        finally:
+            browser.close()
+
+    assert text, "the assistant's reply is empty"
+    growth = sorted({n for n in lengths if n > 0})
+    # Streamed: the browser saw the reply at several partial lengths before the final one.
+    assert len(growth) >= 3, f"the reply did not stream in (lengths seen: {growth})"
+    assert growth[-1] == len(text) or growth[-1] >= len(text) * 0.9
+    assert shot.stat().st_size > 10_000
+
+
+def _wait_until_stable(page, *, seconds: float, timeout_s: float) -> None:
+    """Until the newest reply's text stops changing for `seconds` (generation finished)."""
+    deadline = time.monotonic() + timeout_s
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        current = page.evaluate("window.__replyLengths.slice(-1)[0] || 0")
+        if current != last:
+            last, since = current, time.monotonic()
+        elif current and time.monotonic() - since >= seconds:
+            return
+        page.wait_for_timeout(250)
+    raise AssertionError(f"the reply kept changing for {timeout_s} s")
