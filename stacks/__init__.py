@@ -14,6 +14,7 @@ from config.environments import PIPELINE, EnvironmentConfig
 from platform_constructs.observability.retention import LambdaLogRetention
 from stacks.addons_stack import AddonsStack
 from stacks.cluster_stack import ClusterStack
+from stacks.inference_stack import InferenceStack
 from stacks.network_stack import NetworkStack
 from stacks.observability_stack import ObservabilityStack
 
@@ -23,6 +24,7 @@ class EnvironmentStacks:
     network: NetworkStack
     cluster: ClusterStack
     addons: AddonsStack
+    inference: InferenceStack
     observability: ObservabilityStack
 
 
@@ -36,11 +38,15 @@ def build_environment(scope: Construct, cfg: EnvironmentConfig) -> EnvironmentSt
                            description="EKS control plane, core node group, managed add-ons")
     addons = AddonsStack(scope, f"{prefix}-Addons", cfg=cfg, env=env, cluster=cluster,
                          description="Karpenter and its NodePools, Neuron device plugin and scheduler, KubeRay")
+    inference = InferenceStack(scope, f"{prefix}-Inference", cfg=cfg, env=env, cluster=cluster.cluster,
+                               description="Serving image, secrets sync (ESO), RayService and Open WebUI charts")
+    inference.add_stack_dependency(addons)  # KubeRay's CRDs, the Neuron scheduler and NodePools first
     observability = ObservabilityStack(scope, f"{prefix}-Observability", cfg=cfg, env=env, cluster=cluster.cluster,
                                        vpc=network.vpc, smoke_invoker_account=PIPELINE.account,
                                        description="Serving metrics, dashboard, alarms (SNS), pipeline smoke test")
-    observability.add_stack_dependency(addons)
-    stacks = EnvironmentStacks(network=network, cluster=cluster, addons=addons, observability=observability)
+    observability.add_stack_dependency(inference)  # its ConfigMap and Role live in the `vllm` namespace
+    stacks = EnvironmentStacks(network=network, cluster=cluster, addons=addons, inference=inference,
+                               observability=observability)
     for stack in (s for s in vars(stacks).values() if isinstance(s, Stack)):
         Tags.of(stack).add("project", "llama3-inf2")
         Tags.of(stack).add("environment", cfg.name)

@@ -15,15 +15,16 @@ from constructs import Construct
 from config.environments import EnvironmentConfig
 from config.names import CORE_NODE_ROLE, NODE_ROLE_LABEL
 from config.secrets import api_key_secret_name, webui_secret_name
-from config.versions import NEURON_VLLM_IMAGE, RAY_VERSION
+from config.versions import NEURON_VLLM_IMAGE
 from k8s_charts import ChartInputs, build_charts
 from platform_constructs.addons.external_secrets import ExternalSecretsOperator
 from platform_constructs.nag import acknowledge
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = "serving/Dockerfile"
-# Build arguments of serving/Dockerfile, from the single place versions are pinned.
-IMAGE_BUILD_ARGS = {"NEURON_VLLM_IMAGE": NEURON_VLLM_IMAGE, "RAY_VERSION": RAY_VERSION}
+# Build arguments of serving/Dockerfile, from the single place versions are pinned (Ray is pinned in
+# serving/requirements-image.txt; tests/serving/test_image.py checks it equals config's RAY_VERSION).
+IMAGE_BUILD_ARGS = {"BASE_IMAGE": NEURON_VLLM_IMAGE}
 
 
 class InferenceStack(Stack):

@@ -14,6 +14,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 from tests.support.synth import render  # noqa: E402
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = "Custom::AWSCDK-EKS-KubernetesResource"
 HELM = "Custom::AWSCDK-EKS-HelmChart"
 
@@ -73,8 +74,11 @@ def test_rayservice_uses_the_image_asset(stack):
     assert "dkr.ecr" in image and ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest")
     manifest_assets = json.loads(Path(assembly.directory, "Inference.assets.json").read_text())["dockerImages"]
     [docker] = manifest_assets.values()
-    from config.versions import NEURON_VLLM_IMAGE, RAY_VERSION
-    assert docker["source"]["dockerBuildArgs"] == {"NEURON_VLLM_IMAGE": NEURON_VLLM_IMAGE, "RAY_VERSION": RAY_VERSION}
+    from config.versions import NEURON_VLLM_IMAGE
+    assert docker["source"]["dockerBuildArgs"] == {"BASE_IMAGE": NEURON_VLLM_IMAGE}
+    # ...and BASE_IMAGE is the argument serving/Dockerfile builds FROM.
+    dockerfile = (REPO_ROOT / "serving" / "Dockerfile").read_text()
+    assert "ARG BASE_IMAGE=" in dockerfile and "FROM ${BASE_IMAGE}" in dockerfile
     assert docker["source"]["dockerFile"] == "serving/Dockerfile"
     tag = next(iter(docker["destinations"].values()))["imageTag"]
     assert tag in image

@@ -13,7 +13,7 @@ from config.names import (
 )
 from config.versions import (
     AL2023_AMI_ALIAS, KARPENTER_CHART_REPO, KARPENTER_CRD_CHART_REPO, KARPENTER_VERSION, KUBERAY_CHART_REPO,
-    KUBERAY_VERSION, NEURON_CHART_REPO, NEURON_CHART_VERSION,
+    KUBERAY_VERSION, NEURON_CHART_REPO, NEURON_CHART_VERSION, EXTERNAL_SECRETS_CHART_REPO, EXTERNAL_SECRETS_VERSION,
 )
 from platform_constructs.tags import KARPENTER_DISCOVERY_TAG
 from tests.support.crd_validator import assert_valid
@@ -30,7 +30,7 @@ def _kinds(synth, kind):
 
 def test_every_helm_chart_is_pinned(synth_dev):
     charts = synth_dev.helm_charts()
-    assert set(charts) == {"karpenter-crd", "karpenter", "neuron", "kuberay-operator"}
+    assert set(charts) == {"karpenter-crd", "karpenter", "neuron", "kuberay-operator", "external-secrets"}
     for release, props in charts.items():
         assert SEMVER.match(props["Version"]), (release, props["Version"])
 
@@ -45,6 +45,8 @@ def test_chart_versions_and_repos(synth_dev):
     assert (charts["kuberay-operator"]["Repository"], charts["kuberay-operator"]["Version"]) == (KUBERAY_CHART_REPO, KUBERAY_VERSION)
     assert KUBERAY_VERSION.startswith("1.7.")
     assert charts["kuberay-operator"]["Namespace"] == KUBERAY_NAMESPACE
+    assert (charts["external-secrets"]["Repository"], charts["external-secrets"]["Version"]) == (
+        EXTERNAL_SECRETS_CHART_REPO, EXTERNAL_SECRETS_VERSION)
 
 
 def test_ami_alias_is_pinned_not_latest():

@@ -65,8 +65,9 @@ def test_flow_logs_capture_all_traffic_to_cloudwatch(synth_dev):
     (flow_log,) = synth_dev.resources("AWS::EC2::FlowLog", "Network").values()
     assert flow_log["Properties"]["TrafficType"] == "ALL"
     assert flow_log["Properties"]["LogDestinationType"] == "cloud-watch-logs"
-    (group,) = synth_dev.resources("AWS::Logs::LogGroup", "Network").values()
-    assert group["Properties"]["RetentionInDays"] >= 30
+    group_ref = flow_log["Properties"]["LogGroupName"]["Ref"]
+    group = synth_dev.resources("AWS::Logs::LogGroup", "Network")[group_ref]
+    assert group["Properties"]["RetentionInDays"] == CFG.log_retention_days
 
 
 def test_split_cidr():

@@ -1,7 +1,5 @@
 """The example client's three flows and its error messages, against the real local-mode server."""
 
-import io
-
 import pytest
 
 from tools import client
