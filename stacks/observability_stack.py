@@ -13,6 +13,7 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
 from config.environments import EnvironmentConfig
+from platform_constructs.first_hour_outputs import FirstHourOutputs
 from platform_constructs.observability.agent import ServingMetricsAgent
 from platform_constructs.observability.dashboard import InferenceDashboard
 from platform_constructs.observability.retention import retention_for
@@ -31,5 +32,8 @@ class ObservabilityStack(Stack):
                                invoker_account=smoke_invoker_account)
         CfnOutput(self, "AlarmTopicArn", value=self.dashboard.topic.topic_arn,
                   description="Subscribe on-call to this SNS topic (alarm_email in config does it for one address)")
+        # The operator's first-hour commands, printed at the end of `cdk deploy` (same text as `make first-hour`).
+        FirstHourOutputs(self, "FirstHour", cfg=cfg, cluster_name=cluster.cluster_name,
+                         dashboard_name=self.dashboard.dashboard.dashboard_name)
         CfnOutput(self, "SmokeTestFunction", value=self.smoke.function.function_name,
                   description="aws lambda invoke --function-name <this> out.json  # re-runs the smoke test")

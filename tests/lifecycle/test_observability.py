@@ -216,3 +216,16 @@ def test_our_kubernetes_objects_are_schema_valid(synth_dev):
     bad["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(bad, version, strict=True)
+
+
+def test_first_hour_commands_are_stack_outputs(synth_dev):
+    """`cdk deploy` ends by printing the same commands `make first-hour` prints."""
+    from tools.first_hour import first_hour_steps
+
+    cfg = ENVIRONMENTS["dev"]
+    outputs = synth_dev.template("Observability")["Outputs"]
+    steps = first_hour_steps(env_name=cfg.name, region=cfg.region, cluster_name=cfg.cluster_name,
+                             dashboard_name=dashboard_name_for(cfg))
+    assert steps
+    for step in steps:
+        assert f"FirstHour{step.key}" in outputs, step.key
