@@ -17,7 +17,9 @@ from typing import Iterable, TextIO
 
 import openai
 
-from tools.endpoint import Endpoint, EndpointError, add_endpoint_arguments, endpoint_from_args, explain, resolve_model
+from tools.endpoint import (
+    Endpoint, EndpointError, add_endpoint_arguments, endpoint_from_args, report_failure, resolve_model,
+)
 
 EXAMPLES = ("simple", "params", "stream")
 
@@ -100,16 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.max_tokens is not None and args.max_tokens < 1:
         parser.error("--max-tokens: must be a positive integer")
+    endpoint = None
     try:
         endpoint = endpoint_from_args(args)
         run(endpoint, EXAMPLES if args.example == "all" else (args.example,), max_tokens=args.max_tokens,
             out=sys.stdout)
-    except EndpointError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except openai.APIError as exc:
-        print(f"error: {explain(exc, endpoint)}", file=sys.stderr)
-        return 1
+    except (EndpointError, openai.APIError) as exc:
+        return report_failure(exc, endpoint)
     return 0
 
 

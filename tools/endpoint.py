@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import dataclass
 
 import openai
@@ -107,6 +108,13 @@ def explain(exc: BaseException, endpoint: Endpoint) -> str:
     if isinstance(exc, openai.APIStatusError):
         return f"{url} answered HTTP {exc.status_code}: {_short(exc.message)}"
     return f"{url}: {type(exc).__name__}: {_short(str(exc))}"
+
+
+def report_failure(exc: EndpointError | openai.APIError, endpoint: Endpoint | None) -> int:
+    """Print the one-line explanation of a failed call on stderr; returns the CLI's exit code (1)."""
+    message = str(exc) if isinstance(exc, EndpointError) or endpoint is None else explain(exc, endpoint)
+    print(f"error: {message}", file=sys.stderr)
+    return 1
 
 
 def _short(text: str, limit: int = 300) -> str:

@@ -26,7 +26,7 @@ from tools.bench.overhead import overhead_check, print_overhead
 from tools.bench.report import plot_sweeps
 from tools.bench.sweep import run_sweep
 from tools.bench.workload import DEFAULT_CONCURRENCY, Workload
-from tools.endpoint import EndpointError, add_endpoint_arguments, endpoint_from_args, explain
+from tools.endpoint import EndpointError, add_endpoint_arguments, endpoint_from_args, report_failure
 
 
 def _concurrency(text: str) -> tuple[int, ...]:
@@ -157,12 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             sweep = run_sweep(endpoint, workload, out_dir=run_dir / label, label=label, tokenizer=args.tokenizer,
                               extra_body=extra_body, progress=not args.no_progress)
-        except EndpointError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        except openai.APIError as exc:
-            print(f"error: {explain(exc, endpoint)}", file=sys.stderr)
-            return 1
+        except (EndpointError, openai.APIError) as exc:
+            return report_failure(exc, endpoint)
         except ValueError as exc:  # e.g. --tokenizer pointing at nothing
             print(f"error: {exc}", file=sys.stderr)
             return 1
