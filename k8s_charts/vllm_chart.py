@@ -9,13 +9,18 @@ import cdk8s_plus_27 as kplus
 from constructs import Construct
 
 from config import names
+from config.cold_start import initializing_timeout
+from config.presets import CACHE_INIT_CPU, CACHE_INIT_MEMORY
 from config.secrets import API_KEY_ENV, API_KEY_SECRET, HF_TOKEN_KEY, HF_TOKEN_SECRET
 from config.versions import RAY_VERSION
 from k8s_charts import rayservice as rs
 from k8s_charts.inputs import ChartInputs
 from k8s_charts.network_policies import ray_network_policies
+from serving.deployment import NEURON_CORES_RESOURCE
 from serving.settings import RAY_SERVE_ENV
-from k8s_charts.serve_config import CACHE_MOUNT, HF_HOME, NEURON_CORES_RESOURCE, serve_config_yaml, worker_pods
+from k8s_charts.serve_config import (
+    ARTIFACTS_MOUNT, CACHE_MOUNT, HF_HOME, serve_config_yaml, worker_pods,
+)
 
 APP_LABELS = {"app.kubernetes.io/name": names.RAYSERVICE_NAME, "app.kubernetes.io/part-of": "llama3-inf2"}
 WORKER_GROUP = "neuron-group"
@@ -23,14 +28,30 @@ WORKER_GROUP = "neuron-group"
 # Requests equal limits (Guaranteed QoS) so the head is the last pod evicted from a core node.
 HEAD_CPU = "2"
 HEAD_MEMORY = "8Gi"
-# Time for a new RayService to become ready, including the first Neuron compilation on a fresh node.
-INITIALIZING_TIMEOUT = "2h"
+# The head takes no serve traffic (KubeRay's excludeHeadPodFromServeSvc): it runs no replica, so a
+# request through its proxy would only add a network hop to a worker, share the head's 2 CPUs with GCS
+# and the Serve controller, and be cut by a head restart. The serve Service then holds exactly the
+# workers that pass KubeRay's readiness probe (raylet + their own proxy's /-/healthz, on localhost), and
+# the operator never needs the head's serve port (see network_policies.py and docs/charts.md).
+HEAD_SERVES_TRAFFIC = False
 HEAD_PORTS = (
     ("gcs", names.RAY_GCS_PORT), ("dashboard", names.RAY_DASHBOARD_PORT), ("client", names.RAY_CLIENT_PORT),
     ("serve", names.SERVE_PORT), ("metrics", names.RAY_METRICS_PORT),
 )
 # Node-local cache directory of the worker (see serve_config.CACHE_MOUNT).
 CACHE_HOST_PATH = "/var/cache/llama3-inf2"
+# The uid/gid the Ray containers run as: the serving image's USER (serving/Dockerfile), set explicitly
+# so the cache ownership below never depends on what the image says.
+RAY_UID = 1000
+RAY_GID = 1000
+# The init container that hands the node-local cache to RAY_UID. The kubelet creates a
+# DirectoryOrCreate hostPath as root:root 0755 and fsGroup does not apply to hostPath, so without it
+# uid 1000 cannot create HF_HOME or the compiled-artifacts directory and no replica ever starts.
+# It runs mkdir + chown once per pod start: fixed, tiny requests (requests = limits) from config/presets.py,
+# which also counts KubeRay's injected `wait-gcs-ready` init container when it checks that the pod fits.
+CACHE_INIT_CONTAINER = "cache-permissions"
+# Directories the worker writes under the cache; created by the init container, owned by RAY_UID.
+CACHE_DIRS = (CACHE_MOUNT, HF_HOME, ARTIFACTS_MOUNT)
 
 
 def _secret_env(inputs: ChartInputs) -> list[dict[str, Any]]:
@@ -43,11 +64,44 @@ def _secret_env(inputs: ChartInputs) -> list[dict[str, Any]]:
 
 
 def _container_security() -> dict[str, Any]:
+    """Ray containers (and KubeRay's autoscaler sidecar): the image's non-root user, no capabilities."""
     return {
+        "runAsUser": RAY_UID,
+        "runAsGroup": RAY_GID,
+        "runAsNonRoot": True,
         "allowPrivilegeEscalation": False,
         "privileged": False,
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def cache_init_container(image: str) -> dict[str, Any]:
+    """uid 0 with CAP_CHOWN only: create the cache directories and give them to RAY_UID.
+
+    Not recursive: everything below is written by RAY_UID itself, and a recursive chown of many GB of
+    weights would slow every restart. mkdir runs before chown, so on a restart (the directories now
+    belong to RAY_UID, 0755) root needs no CAP_DAC_OVERRIDE: `mkdir -p` of existing directories is a no-op.
+    """
+    dirs = " ".join(CACHE_DIRS)
+    resources = {"cpu": CACHE_INIT_CPU, "memory": CACHE_INIT_MEMORY}
+    return {
+        "name": CACHE_INIT_CONTAINER,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["/bin/sh", "-c", f"mkdir -p {dirs} && chown {RAY_UID}:{RAY_GID} {dirs}"],
+        "resources": {"requests": dict(resources), "limits": dict(resources)},
+        "securityContext": {
+            "runAsUser": 0,
+            "runAsGroup": 0,
+            "runAsNonRoot": False,
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"], "add": ["CHOWN"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [{"name": "model-cache", "mountPath": CACHE_MOUNT}],
     }
 
 
@@ -104,6 +158,7 @@ def worker_template(inputs: ChartInputs) -> dict[str, Any]:
         "metadata": {"labels": dict(APP_LABELS)},
         "spec": {
             "schedulerName": names.NEURON_SCHEDULER_NAME,
+            "initContainers": [cache_init_container(inputs.serving_image)],
             "containers": [container],
             "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
             # One worker pod per node, on the preset's instance type from the Karpenter NodePool.
@@ -134,7 +189,8 @@ def rayservice_spec(inputs: ChartInputs) -> rs.RayServiceSpec:
         ray_version=RAY_VERSION,
         serve_config_v2=serve_config_yaml(cfg),
         labels=dict(APP_LABELS),
-        annotations={rs.INITIALIZING_TIMEOUT_ANNOTATION: INITIALIZING_TIMEOUT},
+        # KubeRay gives up after the cold-start budget, the same deadline the pipeline's smoke step waits.
+        annotations={rs.INITIALIZING_TIMEOUT_ANNOTATION: initializing_timeout(p)},
         head=rs.HeadGroup(
             pod_template=head_template(inputs),
             # num-cpus 0: no replica ever lands on the head; dashboard on all interfaces for KubeRay's
@@ -148,6 +204,7 @@ def rayservice_spec(inputs: ChartInputs) -> rs.RayServiceSpec:
             max_replicas=max_pods,
             ray_start_params={"resources": rs.ray_resources_param({NEURON_CORES_RESOURCE: p.neuron_core_resource})},
         ),),
+        exclude_head_pod_from_serve_svc=not HEAD_SERVES_TRAFFIC,
         enable_in_tree_autoscaling=True,
         autoscaler=rs.AutoscalerOptions(
             # A Neuron node is expensive to bring back: keep an idle one for 10 minutes.
@@ -181,4 +238,4 @@ class VllmChart(cdk8s.Chart):
         )
         self.rayservice.add_json_patch(cdk8s.JsonPatch.add("/spec", manifest["spec"]))
         self.rayservice.add_dependency(self.namespace_obj)
-        ray_network_policies(self, APP_LABELS, inputs.ingress_namespace)
+        ray_network_policies(self, APP_LABELS, inputs.ingress_namespace, head_serves=HEAD_SERVES_TRAFFIC)

@@ -93,7 +93,14 @@ def default_node_pool(cfg: EnvironmentConfig) -> dict:
 
 
 def _family_limits(family: str, cfg: EnvironmentConfig) -> dict:
-    """Room for max_replicas worker nodes of the largest instance in the family (or of the preset)."""
+    """Room for max_replicas worker nodes of the largest instance in the family (or of the preset).
+
+    Karpenter holds a NodePool's limits against the *capacity* of its nodes, not their allocatable
+    (kubernetes-sigs/karpenter pkg/controllers/provisioning/scheduling/scheduler.go
+    filterByRemainingResources compares it.Capacity). The nominal vCPU and memory of the instance table
+    (config/node_fit.py, via the preset) bound both Karpenter's capacity estimate (memory minus the VM
+    overhead) and what a booted node reports, so max_replicas nodes always fit the limits.
+    """
     preset = cfg.preset
     sizes = [preset] if preset.family == family else [p for p in PRESETS.values() if p.family == family]
     largest = max(sizes, key=lambda p: p.neuron_devices)

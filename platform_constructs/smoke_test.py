@@ -1,10 +1,13 @@
 """SmokeTest: a Lambda in the environment's VPC that runs tools/smoke/check.py as an in-cluster Job.
 
-The pipeline's post-deployment step invokes it by name (SmokeTest.function_name_for(cfg)); the
-function reaches the cluster's private API endpoint from the VPC (it sits in the EKS cluster security
-group), is allowed Jobs and pod logs in the serving namespace only (an EKS access entry with the
-namespaced edit policy), and the Job calls the serve Service with the API key from the synced Secret.
-The Lambda fails -- and with it the pipeline stage -- when /v1/models or the chat answer is wrong.
+The pipeline's post-deployment step invokes it by name (SmokeTest.function_name_for(cfg)): first in
+status mode, as long as the cold-start budget allows, until the RayService is Ready; then in check
+mode (tools/smoke/runner.py). The function reaches the cluster's private API endpoint from the VPC (it
+sits in the EKS cluster security group). Its access entry names a Kubernetes group, and a Role in the
+serving namespace bound to that group allows exactly what it does: read rayservices (EKS access
+policies such as AmazonEKSEditPolicy do not cover custom resources), create and read Jobs, read pods
+and their logs. The Job calls the serve Service with the API key from the synced Secret. The Lambda
+fails -- and with it the pipeline stage -- when /v1/models or the chat answer is wrong.
 """
 
 from __future__ import annotations
@@ -20,20 +23,47 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from config.environments import EnvironmentConfig
-from config.names import SERVE_PORT, SERVE_SERVICE_NAME, VLLM_NAMESPACE
+from config.cold_start import API_WAIT_SECONDS
+from config.names import RAYSERVICE_NAME, SERVE_PORT, SERVE_SERVICE_NAME, VLLM_NAMESPACE
 from config.secrets import API_KEY_ENV, API_KEY_SECRET
 from config.versions import PYTHON_TOOLS_IMAGE
 from platform_constructs.nag import acknowledge
 
 SMOKE_DIR = Path(__file__).resolve().parent.parent / "tools" / "smoke"
 CONFIGMAP = "smoke-test"
-EDIT_POLICY = "AmazonEKSEditPolicy"
-JOB_TIMEOUT_SECONDS = 600
+# The Kubernetes group the function's access entry names and the Role below is bound to (EKS forbids
+# "system:" groups in access entries; this one means nothing outside the binding).
+KUBERNETES_GROUP = "llama3-inf2-smoke-test"
+RBAC_NAME = "smoke-test"
+# Exactly the calls tools/smoke/runner.py makes, in the serving namespace only.
+RBAC_RULES = [
+    {"apiGroups": ["ray.io"], "resources": ["rayservices"], "verbs": ["get", "list"]},
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+]
+# One check-mode run: the Lambda's 15 minutes less start-up and the log read.
+JOB_TIMEOUT_SECONDS = 14 * 60
+# Lambda code: the runner only (check.py reaches the Job through the ConfigMap; the pipeline step
+# runs in CodeBuild).
+ASSET_EXCLUDE = ["__pycache__", "*.pyc", "__init__.py", "pipeline_step.py", "invoke.sh"]
 LAMBDA_MANAGED_POLICIES = ("AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessExecutionRole")
 
 
 def function_name_for(cfg: EnvironmentConfig) -> str:
     return f"{cfg.stack_prefix}-smoke-test"
+
+
+def rbac_manifests() -> list[dict]:
+    """Role + RoleBinding granting the smoke function's group what it calls, in the serving namespace."""
+    labels = {"app.kubernetes.io/name": "smoke-test"}
+    meta = {"name": RBAC_NAME, "namespace": VLLM_NAMESPACE, "labels": labels}
+    return [
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta, "rules": RBAC_RULES},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta,
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": RBAC_NAME},
+         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": KUBERNETES_GROUP}]},
+    ]
 
 
 def serve_base_url() -> str:
@@ -50,6 +80,7 @@ class SmokeTest(Construct):
                          "labels": {"app.kubernetes.io/name": "smoke-test"}},
             "data": {"check.py": (SMOKE_DIR / "check.py").read_text()},
         }])
+        self.rbac = eks.KubernetesManifest(self, "Rbac", cluster=cluster, overwrite=True, manifest=rbac_manifests())
         log_group = logs.LogGroup(self, "Logs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
         self.function = lambda_.Function(
             self, "Function",
@@ -57,7 +88,7 @@ class SmokeTest(Construct):
             description=f"Smoke test of the {cfg.name} endpoint: /v1/models and one chat completion, in-cluster",
             runtime=lambda_.Runtime.PYTHON_3_14,
             handler="runner.handler",
-            code=lambda_.Code.from_asset(str(SMOKE_DIR), exclude=["__pycache__", "*.pyc", "__init__.py"]),
+            code=lambda_.Code.from_asset(str(SMOKE_DIR), exclude=ASSET_EXCLUDE),
             timeout=Duration.minutes(15),
             memory_size=256,
             log_group=log_group,
@@ -69,6 +100,8 @@ class SmokeTest(Construct):
                 "CLUSTER_ENDPOINT": cluster.cluster_endpoint,
                 "CLUSTER_CA": cluster.cluster_certificate_authority_data,
                 "NAMESPACE": VLLM_NAMESPACE,
+                "RAYSERVICE": RAYSERVICE_NAME,
+                "API_WAIT_SECONDS": str(API_WAIT_SECONDS),
                 "CONFIGMAP": CONFIGMAP,
                 "IMAGE": PYTHON_TOOLS_IMAGE,
                 "BASE_URL": serve_base_url(),
@@ -78,10 +111,10 @@ class SmokeTest(Construct):
                 "TIMEOUT_SECONDS": str(JOB_TIMEOUT_SECONDS),
             },
         )
-        self.access = eks.AccessEntry(
-            self, "Access", cluster=cluster, principal=self.function.role.role_arn,
-            access_policies=[eks.AccessPolicy.from_access_policy_name(
-                EDIT_POLICY, access_scope_type=eks.AccessScopeType.NAMESPACE, namespaces=[VLLM_NAMESPACE])],
+        # The L2 AccessEntry cannot name Kubernetes groups (aws-cdk-lib 2.275): the L1 resource can.
+        self.access = eks.CfnAccessEntry(
+            self, "Access", cluster_name=cluster.cluster_name, principal_arn=self.function.role.role_arn,
+            type="STANDARD", kubernetes_groups=[KUBERNETES_GROUP],
         )
         if invoker_account:
             self.function.add_permission("PipelineInvoke", principal=iam.AccountPrincipal(invoker_account),

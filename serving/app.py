@@ -17,20 +17,13 @@ from typing import Any
 from ray import serve
 from ray.serve import Application
 
-from serving import compat
-from serving.middleware import ApiKeyMiddleware, RayServeMetricsMiddleware
-from serving.settings import DEPLOYMENT_NAME, ServingSettings
+from serving import compat, middleware
+from serving.deployment import deployment_options
+from serving.settings import ServingSettings
 
 logger = logging.getLogger("ray.serve")
 
-# Ray Serve replaces a replica whose check_health fails (e.g. its EngineCore process died).
-HEALTH_CHECK_PERIOD_S = 5
-HEALTH_CHECK_TIMEOUT_S = 30
-# Let in-flight streams finish when a replica is drained (scale-down, rolling update).
-GRACEFUL_SHUTDOWN_TIMEOUT_S = 60
 ENGINE_WATCH_INTERVAL_S = 0.5
-# Sent as Retry-After with the 503 that a full queue answers.
-RETRY_AFTER_S = 1
 
 
 @serve.ingress()
@@ -62,13 +55,8 @@ class VLLMServer:
 
     async def __serve_build_asgi_app__(self):
         app = await compat.openai_app(self._engine, self._args)
-        # vLLM's setup already built Starlette's middleware stack; drop it so it is rebuilt (with
-        # these middlewares and Ray Serve's exception handlers) on the first ASGI call.
-        app.middleware_stack = None
-        app.add_middleware(RayServeMetricsMiddleware, metrics_url=_node_metrics_url)
-        api_key = os.environ.get(self.settings.api_key_env, "")
-        if api_key:
-            app.add_middleware(ApiKeyMiddleware, api_key=api_key)
+        middleware.install(app, max_n=self.settings.max_num_seqs,
+                           api_key=os.environ.get(self.settings.api_key_env, ""), metrics_url=_node_metrics_url)
         return app
 
     async def check_health(self) -> None:
@@ -92,35 +80,9 @@ def _node_metrics_url() -> str | None:
     return f"http://127.0.0.1:{port}/metrics" if port else None
 
 
-def deployment_options(settings: ServingSettings) -> dict[str, Any]:
-    actor_options: dict[str, Any] = {"num_cpus": settings.num_cpus}
-    if settings.device == "neuron":
-        actor_options["resources"] = {"neuron_cores": settings.neuron_cores}
-    options: dict[str, Any] = {
-        "name": DEPLOYMENT_NAME,
-        "ray_actor_options": actor_options,
-        "max_ongoing_requests": settings.max_ongoing_requests,
-        "max_queued_requests": settings.max_queued_requests,
-        "backpressure_config": {"status_code": 503, "retry_after_s": RETRY_AFTER_S},
-        "health_check_period_s": HEALTH_CHECK_PERIOD_S,
-        "health_check_timeout_s": HEALTH_CHECK_TIMEOUT_S,
-        "graceful_shutdown_timeout_s": GRACEFUL_SHUTDOWN_TIMEOUT_S,
-    }
-    if settings.min_replicas == settings.max_replicas:
-        options["num_replicas"] = settings.min_replicas
-    else:
-        options["autoscaling_config"] = {
-            "min_replicas": settings.min_replicas,
-            "max_replicas": settings.max_replicas,
-            "initial_replicas": max(settings.min_replicas, 1),
-            # A replica is busy when its engine batch is full.
-            "target_ongoing_requests": settings.max_num_seqs,
-        }
-    return options
-
-
 def build_app(args: dict[str, Any]) -> Application:
-    """Entry point named by serveConfigV2 (`serving.app:build_app`)."""
+    """Entry point named by serveConfigV2 (`serving.app:build_app`). The options are the builder's
+    (serving/deployment.py), the same the chart writes into serveConfigV2's `deployments` block."""
     settings = ServingSettings.from_args(args)
     deployment = serve.deployment(VLLMServer).options(**deployment_options(settings))
     return deployment.bind(settings.to_args())

@@ -132,10 +132,13 @@ class ServingSettings:
                 f"neuron_cores: {self.neuron_cores} must equal tensor_parallel_size={self.tensor_parallel_size} "
                 "(each replica shards the model over exactly its own NeuronCores)"
             )
-        if self.max_model_len % self.block_size:
+        if self.block_size != self.max_model_len:
+            # NxD Inference without chunked prefill / prefix caching keeps one contiguous KV slot per
+            # sequence, so vLLM's block is the whole sequence; vllm-neuron's platform hook forces
+            # block_size = max_model_len in that mode (vllm_neuron/platform.py check_and_update_config).
             raise SettingsError(
-                f"max_model_len: {self.max_model_len} must be a multiple of block_size={self.block_size} "
-                "(NxD Inference allocates whole KV-cache blocks per sequence)"
+                f"block_size: {self.block_size} must equal max_model_len={self.max_model_len} on device 'neuron' "
+                "(one KV block per sequence without chunked prefill or prefix caching)"
             )
         if self.max_model_len < 128:
             raise SettingsError(f"max_model_len: {self.max_model_len} is below 128, the smallest NxD Inference bucket")
@@ -154,14 +157,25 @@ class ServingSettings:
 
     @property
     def num_gpu_blocks_override(self) -> int | None:
-        """NxD Inference needs exactly one KV block per block_size tokens of every sequence slot."""
+        """KV blocks vLLM may hand out on Neuron: ceil(max_model_len / block_size) * max_num_seqs, the
+        formula the vLLM User Guide for NxD Inference (Neuron SDK 2.29-2.31, vLLM 0.16) and the
+        vllm-neuron README require ("to avoid a potential OOB error"). With block_size ==
+        max_model_len (checked above) that is max_num_seqs: one block per sequence slot, matching
+        NxD Inference's batch_size slots. vllm-neuron adds the null block (+1) itself."""
         if self.device != "neuron":
             return None
         return math.ceil(self.max_model_len / self.block_size) * self.max_num_seqs
 
     @property
     def override_neuron_config(self) -> dict[str, Any]:
-        """NxD Inference settings passed through vLLM's additional_config."""
+        """NxD Inference settings passed through vLLM's additional_config (the guide's
+        `--additional-config '{"override_neuron_config": {...}}'`). vllm-neuron already derives
+        tp_degree, batch_size (= max_num_seqs), seq_len and max_context_length (= max_model_len),
+        enable_bucketing and is_continuous_batching (batch_size > 1) from vLLM's own config
+        (vllm_neuron/worker/neuronx_distributed_model_loader.py _get_default_neuron_config); they are
+        repeated here so the compiled shape is visible in one place and cannot drift. The buckets are
+        ours: powers of two from 128 to max_model_len for both context encoding and token
+        generation, the guide's online-serving example shape."""
         if self.device != "neuron":
             return {}
         buckets = _buckets(self.max_model_len)
@@ -188,8 +202,9 @@ class ServingSettings:
             "enable_auto_tool_choice": bool(self.tool_call_parser),
             "tool_call_parser": self.tool_call_parser or None,
         }
-        # A request's `n` above the batch size would monopolise the engine: vLLM answers 400 instead.
-        env = {"VLLM_MAX_N_SEQUENCES": str(self.max_num_seqs)}
+        # No VLLM_MAX_N_SEQUENCES: vLLM 0.16 (the DLC's) has no such variable (vllm/envs.py); the
+        # `n` cap is serving.middleware.NCapMiddleware on both versions.
+        env: dict[str, str] = {}
         if self.device == "neuron":
             if self.compiled_artifacts_dir:
                 # NxD Inference loads compiled artifacts from here (and saves them on first compile).
@@ -198,7 +213,9 @@ class ServingSettings:
                 device_env=env,
                 num_gpu_blocks_override=self.num_gpu_blocks_override,
                 additional_config={"override_neuron_config": self.override_neuron_config},
-                # NxD Inference serves whole sequences per slot: no chunked prefill, no prefix caching.
+                # NxD Inference continuous batching serves whole sequences per slot. vllm-neuron's
+                # custom scheduler turns chunked prefill off anyway; prefix caching would need the
+                # block KV layout (is_block_kv_layout) and a block_size below max_model_len.
                 enable_chunked_prefill=False,
                 enable_prefix_caching=False,
             )
@@ -242,24 +259,10 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
 
 
 def local_cpu_args(model: str, served_model_name: str, **overrides: Any) -> dict[str, Any]:
-    """The args local mode and the tests use: the same contract, sized for a laptop CPU."""
-    args = {
-        "model": model,
-        "served_model_name": served_model_name,
-        "device": "cpu",
-        "tensor_parallel_size": 1,
-        "max_model_len": 2048,
-        "max_num_seqs": 16,
-        "block_size": 32,
-        "compiled_artifacts_dir": "",
-        "tool_call_parser": "llama3_json",
-        "api_key_env": "VLLM_API_KEY",
-        "max_ongoing_requests": 32,
-        "max_queued_requests": 64,
-        "min_replicas": 1,
-        "max_replicas": 1,
-        "num_cpus": 0.5,
-        "neuron_cores": 0,
-    }
+    """The args local mode and the tests use: local mode's CPU row of the one builder
+    (serving/deployment.py), then `overrides` on top (unchecked, so tests can build bad args)."""
+    from serving.deployment import app_args, local_cpu_row  # imports this module
+
+    args = app_args(local_cpu_row(model, served_model_name))
     args.update(overrides)
     return args

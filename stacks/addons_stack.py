@@ -25,7 +25,8 @@ class AddonsStack(Stack):
         self.add_stack_dependency(cluster)  # managed add-ons (CNI, Pod Identity agent) first
         core = cluster.core_node_selector
         self.karpenter = Karpenter(self, "Karpenter", cluster=cluster.cluster, cfg=cfg, controller_node_selector=core)
-        self.neuron = NeuronChart(self, "Neuron", cluster=cluster.cluster, core_node_selector=core)
+        self.neuron = NeuronChart(self, "Neuron", cluster=cluster.cluster, core_node_selector=core,
+                                  kubernetes_version=cfg.kubernetes_version)
         self.kuberay = KubeRayOperator(self, "KubeRay", cluster=cluster.cluster, core_node_selector=core)
         # Destroy-time cleanup (issue 6): deleted -- i.e. run -- after the NodePools (Karpenter drains its
         # nodes) and before Karpenter, the cluster and the VPC.

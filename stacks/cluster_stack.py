@@ -12,7 +12,7 @@ import json
 from aws_cdk import Duration, Stack, aws_ec2 as ec2, aws_eks_v2 as eks, aws_kms as kms
 from constructs import Construct
 
-from config.environments import EnvironmentConfig
+from config.environments import EnvironmentConfig, admin_role_arn
 from config.names import CORE_NODE_ROLE, NODE_ROLE_LABEL
 from config.versions import KUBECTL_LAYER_MODULES
 from platform_constructs.addons.cloudwatch_observability import CloudWatchObservability, log_group_prefix
@@ -37,6 +37,11 @@ def endpoint_access(cfg: EnvironmentConfig) -> eks.EndpointAccess:
     if cfg.endpoint_public_cidrs:
         return eks.EndpointAccess.PUBLIC_AND_PRIVATE.only_from(*cfg.endpoint_public_cidrs)
     return eks.EndpointAccess.PRIVATE
+
+
+def admin_principals(stack: Stack, cfg: EnvironmentConfig) -> list[str]:
+    """The admin role ARNs: role names resolve in the account this stack deploys into."""
+    return [admin_role_arn(entry, partition=stack.partition, account=stack.account) for entry in cfg.admin_role_arns]
 
 
 def _ecr_public_policy_finding(stack: Stack, handler: Construct) -> str:
@@ -87,7 +92,8 @@ class ClusterStack(Stack):
         )
         for group in control_plane_logs:
             self.cluster.node.add_dependency(group)
-        for index, role_arn in enumerate(cfg.admin_role_arns, start=1):
+        # From the environment's config, so every deploy (by hand or by the pipeline) keeps them.
+        for index, role_arn in enumerate(admin_principals(self, cfg), start=1):
             self.cluster.grant_access(f"Admin{index}", role_arn, [
                 eks.AccessPolicy.from_access_policy_name(
                     CLUSTER_ADMIN_POLICY, access_scope_type=eks.AccessScopeType.CLUSTER

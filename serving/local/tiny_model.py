@@ -228,6 +228,10 @@ def build(out: Path | None = None) -> Path:
         _build_model(tmp, tokenizer)
         (tmp / "BUILD_INFO.json").write_text(json.dumps({"name": MODEL_NAME, "source_hash": _source_hash(), "seed": SEED}))
         tmp.chmod(0o755)
+        # safetensors writes its file 0600: make every file readable, so a non-root Ray (the cluster
+        # box runs the worker as uid 1000, like the image) can load the model.
+        for path in tmp.iterdir():
+            path.chmod(0o644)
         try:
             tmp.rename(out)  # atomic: concurrent builders never see a half-written model
         except OSError:

@@ -100,3 +100,18 @@ def test_evaluator_bites():
     deny = {"metadata": {"namespace": "vllm"}, "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}
     assert allowed([], "x", {}, "vllm", HEAD, 8265)
     assert not allowed([deny], "x", {}, "vllm", HEAD, 8265)
+
+
+def test_kuberay_reaches_the_head_serve_port_exactly_when_the_head_serves(synthesized, policies):
+    """KubeRay 1.7 GETs <head IP>:8000/-/healthz unless excludeHeadPodFromServeSvc (updateHeadPodServeLabel)."""
+    from tests.charts.conftest import find
+    head_serves = not find(synthesized["env-dev"][1], "RayService")["spec"].get("excludeHeadPodFromServeSvc", False)
+    assert allowed(policies, names.KUBERAY_NAMESPACE, {}, "vllm", HEAD, 8000) == head_serves, (
+        "the operator must reach the head's serve port iff the head is in the serve Service")
+    assert not head_serves  # the chart's choice (docs/charts.md): the head takes no serve traffic
+
+
+@pytest.mark.parametrize("head_serves", [True, False])
+def test_kuberay_ports_follow_the_head_choice(head_serves):
+    from k8s_charts.network_policies import kuberay_ports
+    assert (8000 in kuberay_ports(head_serves)) == head_serves and 8265 in kuberay_ports(head_serves)

@@ -258,3 +258,57 @@ def test_ray_serve_env_on_every_ray_pod(synthesized):
     for group in [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]:
         env = {e["name"]: e.get("value") for e in group["template"]["spec"]["containers"][0]["env"]}
         assert RAY_SERVE_ENV.items() <= env.items()
+
+
+# --- the worker's cache and the Ray containers' user (issue 9 item 2) ---------------------------------
+
+@pytest.mark.parametrize("variant", ["env-dev", "env-prod"])
+def test_worker_cache_is_handed_to_the_container_user(synthesized, variant):
+    """The kubelet creates the hostPath root:root 0755 and fsGroup does not apply to hostPath: an init
+    container (uid 0, CAP_CHOWN only) must create every directory the worker writes and chown it to
+    the uid the Ray container runs as. tests/cluster_box runs the same pod for real."""
+    from k8s_charts import vllm_chart
+    from k8s_charts.serve_config import CACHE_MOUNT, HF_HOME
+    _, files = synthesized[variant]
+    args = yaml.safe_load(find(files, "RayService")["spec"]["serveConfigV2"])["applications"][0]["args"]
+    spec = _worker(files)["template"]["spec"]
+    [ray] = spec["containers"]
+    env = {e["name"]: e.get("value") for e in ray["env"]}
+    assert (ray["securityContext"]["runAsUser"], ray["securityContext"]["runAsGroup"]) == (1000, 1000)
+    assert ray["securityContext"]["runAsNonRoot"] is True
+    [init] = spec.get("initContainers", [])
+    sc = init["securityContext"]
+    assert sc["runAsUser"] == 0 and sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN"]}
+    assert init["volumeMounts"] == [{"name": "model-cache", "mountPath": CACHE_MOUNT}]
+    script = init["command"][-1]
+    mkdir, chown = script.split(" && ")
+    created = shlex.split(mkdir)[2:]
+    owner, *chowned = shlex.split(chown)[1:]
+    assert owner == "1000:1000" and set(created) == set(chowned)
+    needed = {CACHE_MOUNT, env["HF_HOME"], args["compiled_artifacts_dir"].rsplit("/", 1)[0]}
+    assert env["HF_HOME"] == HF_HOME and needed <= set(created)
+    res = {"cpu": vllm_chart.CACHE_INIT_CPU, "memory": vllm_chart.CACHE_INIT_MEMORY}
+    assert init["resources"] == {"requests": res, "limits": res}
+
+
+def test_every_ray_container_runs_as_the_image_user(synthesized):
+    cluster = _cluster(synthesized["env-dev"][1])
+    for group in [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]:
+        for c in group["template"]["spec"]["containers"]:
+            assert (c["securityContext"]["runAsUser"], c["securityContext"]["runAsGroup"]) == (1000, 1000), c["name"]
+    assert cluster["autoscalerOptions"]["securityContext"]["runAsUser"] == 1000
+
+
+# --- the head and the serve Service (issue 9 item 7) ----------------------------------------------------
+
+def test_head_is_excluded_from_the_serve_service(synthesized):
+    """KubeRay 1.7 then never health-checks the head's proxy; the serve Service holds the ready workers."""
+    obj = find(synthesized["env-dev"][1], "RayService")
+    assert obj["spec"]["excludeHeadPodFromServeSvc"] is True
+    assert _cluster(synthesized["env-dev"][1])["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
+
+
+def test_builder_emits_exclude_head_only_when_set():
+    assert "excludeHeadPodFromServeSvc" not in _spec().to_manifest()["spec"]
+    assert _spec(exclude_head_pod_from_serve_svc=True).to_manifest()["spec"]["excludeHeadPodFromServeSvc"] is True

@@ -171,3 +171,62 @@ def test_lifecycle_doc_names_what_synth_produces(synth_dev):
         assert cfg.name in {p.name.split("-")[-1] for p in Path(synth_dev.outdir).glob(f"assembly-{PIPELINE_STACK_NAME}-*")}
     assert function_name_for(all_environments()[0]) in doc
     assert "make test" in doc and "PromoteToProd" in doc
+
+
+# --- the synth step runs in CodeBuild as synthesized (issue 9, item 4) ------------------------------
+
+def test_synth_step_pins_its_image_runtimes_and_installs(pipeline, projects):
+    project = _project_of(_stage(pipeline, "Build")["Actions"][0], projects)
+    environment = project["Properties"]["Environment"]
+    assert environment["Image"] == "aws/codebuild/standard:7.0"  # Ubuntu 22.04
+    assert environment["ComputeType"] == "BUILD_GENERAL1_LARGE"
+    # Network namespaces for the cluster-in-a-box need a privileged build container.
+    assert environment["PrivilegedMode"] is True
+    install = _buildspec(project)["phases"]["install"]
+    # Python 3.11 as the venvs are made with, Node 22 (jsii no longer supports 20).
+    assert install.get("runtime-versions") == {"python": "3.11", "nodejs": "22"}, install
+    from stacks.pipeline_stack import SYNTH_APT_PACKAGES, SYNTH_RUNTIME_VERSIONS
+
+    assert SYNTH_RUNTIME_VERSIONS == install["runtime-versions"]
+    apt = [c for c in install["commands"] if "apt-get install" in c]
+    assert len(apt) == 1 and all(p in apt[0].split() for p in SYNTH_APT_PACKAGES)
+    assert "snap" not in json.dumps(install) and "chromium" not in apt[0], "no snap-only browser from apt"
+    assert install["commands"][-1] == "make setup"
+    assert project["Properties"]["TimeoutInMinutes"] == 120
+
+
+def test_what_the_synth_step_runs_installs_no_cuda_and_no_snap():
+    """`make test` reaches torch and the browser only through the scripts that choose CPU / non-snap."""
+    makefile = (REPO / "Makefile").read_text()
+    assert "bash serving/local/setup_venv.sh" in makefile and "bash tools/webui/setup_venv.sh" in makefile
+    for script in ("serving/local/setup_venv.sh", "tools/webui/setup_venv.sh"):
+        assert "install_cpu_torch.sh" in (REPO / script).read_text()
+    assert "install_browser.sh" in (REPO / "tools/webui/setup_venv.sh").read_text()
+
+
+# --- admin access and the endpoint come from the config, in every stage (issue 9, item 6) -----------
+
+def _stage_template(outdir: Path, env: str, suffix: str) -> dict:
+    stacks = _stage_assembly(outdir, env)
+    (artifact,) = [a for a in stacks.values() if a["displayName"].endswith(f"-{suffix}")]
+    path = outdir / f"assembly-{PIPELINE_STACK_NAME}-{env}" / artifact["properties"]["templateFile"]
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("cfg", all_environments(), ids=lambda c: c.name)
+def test_each_stage_keeps_the_configured_admin_entries_and_endpoint(synth_dev, cfg):
+    from config.environments import admin_role_arn
+
+    template = _stage_template(Path(synth_dev.outdir), cfg.name, "Cluster")
+    account = cfg.account or PIPELINE.account
+    entries = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::EKS::AccessEntry"
+               and any("AmazonEKSClusterAdminPolicy" in json.dumps(p) for p in r["Properties"].get("AccessPolicies", []))]
+    # Every cluster-admin entry but CDK's own kubectl handler role (a reference to a role of the stack).
+    admins = {render(e["PrincipalArn"]) for e in entries} - {render(e["PrincipalArn"]) for e in entries
+                                                              if "Fn::GetAtt" in e["PrincipalArn"]}
+    expected = {admin_role_arn(a, partition="${AWS::Partition}", account=account) for a in cfg.admin_role_arns}
+    assert cfg.admin_role_arns and admins == expected
+    (cluster,) = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::EKS::Cluster"]
+    vpc = cluster["ResourcesVpcConfig"]
+    assert vpc.get("PublicAccessCidrs", []) == list(cfg.endpoint_public_cidrs)
+    assert vpc["EndpointPublicAccess"] is bool(cfg.endpoint_public_cidrs)

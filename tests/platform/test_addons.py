@@ -3,6 +3,7 @@ the Neuron chart (device plugin + scheduler extension) and the KubeRay operator,
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -100,12 +101,9 @@ def test_interruption_queue_and_rules(synth_dev):
     assert queue["Properties"]["SqsManagedSseEnabled"] is True
     patterns = {(r["Properties"]["EventPattern"]["source"][0], r["Properties"]["EventPattern"]["detail-type"][0])
                 for r in synth_dev.resources("AWS::Events::Rule", "Addons").values()}
-    assert patterns == {
-        ("aws.health", "AWS Health Event"),
-        ("aws.ec2", "EC2 Spot Instance Interruption Warning"),
-        ("aws.ec2", "EC2 Instance Rebalance Recommendation"),
-        ("aws.ec2", "EC2 Instance State-change Notification"),
-    }
+    # Exactly the rules of Karpenter's v1.14.1 reference CloudFormation (recorded in tests/platform/data).
+    reference = json.loads((Path(__file__).parent / "data" / "karpenter_v1.14.1_reference_policy.json").read_text())
+    assert patterns == {(r["source"], r["detail-type"]) for r in reference["interruption_rules"]}
     (queue_policy,) = synth_dev.resources("AWS::SQS::QueuePolicy", "Addons").values()
     text = json.dumps(queue_policy["Properties"]["PolicyDocument"])
     assert "events.amazonaws.com" in text and "aws:SecureTransport" in text

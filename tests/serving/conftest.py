@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import time
 
 import pytest
 import requests
@@ -42,3 +45,21 @@ def assert_serving(server, http) -> None:
                      json={"model": server.model, "prompt": "Hello", "max_tokens": 2, "temperature": 0})
     assert resp.status_code == 200, resp.text
     assert resp.json()["usage"]["completion_tokens"] == 2
+
+
+VLLM016_PYTHON = ROOT / ".venv-vllm016" / "bin" / "python"
+
+
+@pytest.fixture(scope="session")
+def vllm016_run():
+    """One run of tests/serving/vllm016/driver.py in .venv-vllm016 (vLLM 0.16 imports once, ~30 s)."""
+    if not VLLM016_PYTHON.exists():
+        pytest.fail("the vLLM 0.16 venv is missing: run `make setup-vllm016` (creates .venv-vllm016)")
+    started = time.monotonic()
+    result = subprocess.run([str(VLLM016_PYTHON), "-m", "tests.serving.vllm016.driver"], capture_output=True,
+                            text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out["timings"]["subprocess_s"] = round(time.monotonic() - started, 1)
+    print(f"vLLM 0.16 driver: {out['timings']}")
+    return out

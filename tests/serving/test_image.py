@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -77,3 +78,125 @@ def test_image_dependency_set_resolves_with_pips_resolver(tmp_path):
     assert resolved["vllm"] == NEURON_IMAGE_VLLM_VERSION
     for name, version in _pins(ROOT / "serving" / "requirements-image.txt").items():
         assert resolved[name] == version, (name, resolved.get(name))
+
+
+# --- the base image facts the Dockerfile depends on (tests/serving/data/dlc_base/, cited there) -----
+
+BASE = Path(__file__).parent / "data" / "dlc_base"
+FACTS = json.loads((BASE / "facts.json").read_text())
+USER_SCRIPT = ROOT / "serving" / "image" / "setup_user.sh"
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="shadow's --prefix tools and chown need root (CI is root)")
+
+
+def _base_root(tmp_path: Path, drop: tuple[str, ...] = ()) -> Path:
+    """A directory whose etc/passwd and etc/group are the recorded base's (minus the named entries)."""
+    etc = tmp_path / "root" / "etc"
+    etc.mkdir(parents=True)
+    for name in ("passwd", "group"):
+        lines = [ln for ln in (BASE / f"etc_{name}").read_text().splitlines() if ln.split(":")[0] not in drop]
+        # Supplementary member lists name users too.
+        lines = [":".join(f if i < 3 else ",".join(m for m in f.split(",") if m and m not in drop)
+                          for i, f in enumerate(ln.split(":"))) for ln in lines]
+        (etc / name).write_text("\n".join(lines) + "\n")
+    return etc.parent
+
+
+def _entries(root: Path, name: str) -> list[list[str]]:
+    return [ln.split(":") for ln in (root / "etc" / name).read_text().splitlines() if ln]
+
+
+def _run_user_script(root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(USER_SCRIPT), str(root)], capture_output=True, text=True, timeout=60)
+
+
+def _assert_ray_owns_uid_1000(root: Path) -> None:
+    users = [e for e in _entries(root, "passwd") if e[2] == "1000"]
+    assert [(u[0], u[3], u[5], u[6]) for u in users] == [("ray", "1000", "/home/ray", "/bin/bash")], users
+    groups = [g for g in _entries(root, "group") if g[2] == "1000"]
+    assert [g[0] for g in groups] == ["ray"], groups
+    assert not [g[0] for g in _entries(root, "group") if "ray" in g[3].split(",")], "ray needs no supplementary groups"
+    home = root / "home" / "ray"
+    assert home.is_dir() and (home.stat().st_uid, home.stat().st_gid) == (1000, 1000)
+
+
+def test_record_is_the_pinned_base_image():
+    assert FACTS["image"] == NEURON_VLLM_IMAGE
+    assert FACTS["python"]["version"].startswith(NEURON_IMAGE_PYTHON_VERSION + ".")
+    assert FACTS["packages"]["pinned_by_the_dlc"]["vllm"]["version"] == NEURON_IMAGE_VLLM_VERSION
+    assert FACTS["users"]["uid_1000"] == "ubuntu"  # why setup_user.sh exists
+    passwd = [ln.split(":") for ln in (BASE / "etc_passwd").read_text().splitlines()]
+    assert [e[:4] for e in passwd if e[2] == "1000"] == [["ubuntu", "x", "1000", "1000"]]
+
+
+@needs_root
+def test_the_old_useradd_fails_on_the_recorded_base(tmp_path):
+    """The record reproduces the bug: the old Dockerfile's `useradd --uid 1000 ray` on ubuntu:24.04."""
+    root = _base_root(tmp_path)
+    result = subprocess.run(["useradd", "--prefix", str(root), "--create-home", "--uid", "1000", "--shell", "/bin/bash", "ray"],
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "UID 1000 is not unique" in result.stderr, result
+
+
+@needs_root
+def test_user_script_renames_the_bases_uid_1000_user_to_ray(tmp_path):
+    root = _base_root(tmp_path)
+    result = _run_user_script(root)
+    assert result.returncode == 0, result.stderr
+    _assert_ray_owns_uid_1000(root)
+    assert "ubuntu" not in {e[0] for e in _entries(root, "passwd")} | {e[0] for e in _entries(root, "group")}
+    # The DLC's own service user is left alone.
+    assert ["model-server", "x", "1001"] == next(e for e in _entries(root, "passwd") if e[0] == "model-server")[:3]
+    # Idempotent: a rebuild on top of an image that already has ray changes nothing.
+    before = [(root / "etc" / n).read_text() for n in ("passwd", "group")]
+    assert _run_user_script(root).returncode == 0
+    assert [(root / "etc" / n).read_text() for n in ("passwd", "group")] == before
+
+
+@needs_root
+def test_user_script_creates_ray_when_the_base_has_no_uid_1000(tmp_path):
+    root = _base_root(tmp_path, drop=("ubuntu",))
+    result = _run_user_script(root)
+    assert result.returncode == 0, result.stderr
+    _assert_ray_owns_uid_1000(root)
+
+
+@needs_root
+def test_user_script_refuses_a_ray_with_another_uid(tmp_path):
+    root = _base_root(tmp_path)
+    with open(root / "etc" / "passwd", "a") as f:
+        f.write("ray:x:1002:1002::/home/ray:/bin/bash\n")
+    result = _run_user_script(root)
+    assert result.returncode == 1 and "already has ray with id 1002, not 1000" in result.stderr
+
+
+def _run_lines() -> list[str]:
+    """The Dockerfile's RUN instructions, continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
+    return [ln[4:] for ln in text.splitlines() if ln.startswith("RUN ")]
+
+
+def test_dockerfile_sets_up_the_user_with_the_tested_script():
+    text = DOCKERFILE.read_text()
+    assert "COPY serving/image/setup_user.sh /tmp/setup_user.sh" in text
+    assert any(r.startswith("bash /tmp/setup_user.sh") for r in _run_lines()), _run_lines()
+    assert not any(re.search(r"\b(useradd|usermod|groupadd|groupmod)\b", r) for r in _run_lines()), \
+        "user setup belongs in serving/image/setup_user.sh (tested against the base's /etc files)"
+
+
+def test_dockerfile_uses_the_recorded_python_and_runs_pip_check():
+    python = re.search(r"^ARG PYTHON=(\S+)$", DOCKERFILE.read_text(), re.M)
+    assert python and python.group(1) == FACTS["python"]["executable"]
+    runs = " && ".join(_run_lines())
+    steps = [s.strip() for s in runs.split("&&")]
+    assert not [s for s in steps if re.match(r"(pip3?|python3?)\b", s)], "call the DLC's Python by its path (${PYTHON})"
+    install = steps.index('"${PYTHON}" -m pip install --no-cache-dir -r /tmp/requirements-image.txt')
+    assert '"${PYTHON}" -m pip check' in steps[install:], steps
+
+
+def test_base_has_the_tools_kuberay_runs_in_the_ray_container():
+    """KubeRay 1.7 starts Ray through bash and probes the pods with wget (the cluster box's model of
+    pod.go); a base without them would never report a Ready worker."""
+    from tests.cluster_box import kuberay
+
+    needed = {"bash", kuberay.BASE_WGET_HEALTH_COMMAND.split()[0]}
+    assert needed <= set(FACTS["system_tools"]["present"]), needed

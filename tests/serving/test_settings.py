@@ -26,7 +26,9 @@ def neuron_args(preset_name: str = "inf2.8xlarge", **overrides):
 def test_every_preset_gives_valid_neuron_settings(preset):
     s = ServingSettings.from_args(neuron_args(preset))
     p = PRESETS[preset]
-    assert s.num_gpu_blocks_override == math.ceil(p.max_model_len / p.block_size) * p.max_num_seqs
+    # One KV block per sequence slot (block_size == max_model_len on Neuron).
+    assert s.block_size == p.max_model_len and s.num_gpu_blocks_override == p.max_num_seqs
+    assert s.num_gpu_blocks_override == math.ceil(p.max_model_len / p.block_size) * p.max_num_seqs  # the guide's formula
     options = s.engine_options()
     assert options["additional_config"]["override_neuron_config"]["tp_degree"] == p.tensor_parallel_size
     assert options["device_env"]["NEURON_COMPILED_ARTIFACTS"] == "/var/cache/neuron/llama3"
@@ -39,9 +41,19 @@ def test_local_cpu_args_are_valid_and_round_trip():
     assert s.num_gpu_blocks_override is None and s.engine_options()["enforce_eager"] is True
 
 
-def test_num_gpu_blocks_override_rounds_up():
-    s = ServingSettings.from_args(neuron_args(max_model_len=4096, block_size=32, max_num_seqs=3))
-    assert s.num_gpu_blocks_override == 128 * 3
+def test_neuron_block_size_must_equal_max_model_len():
+    """vllm-neuron forces block_size = max_model_len without prefix caching; a smaller one would make
+    num_gpu_blocks_override count blocks of a size the engine never uses."""
+    with pytest.raises(SettingsError, match=r"block_size: 32 must equal max_model_len=4096"):
+        ServingSettings.from_args(neuron_args(max_model_len=4096, block_size=32))
+    s = ServingSettings.from_args(neuron_args(max_model_len=2048, block_size=2048, max_num_seqs=3))
+    assert s.num_gpu_blocks_override == 3
+
+
+def test_no_vllm_max_n_sequences_env():
+    """vLLM 0.16 (the DLC's) has no VLLM_MAX_N_SEQUENCES; the n cap is serving.middleware.NCapMiddleware."""
+    for args in (neuron_args(), local_cpu_args("/m", "m")):
+        assert "VLLM_MAX_N_SEQUENCES" not in ServingSettings.from_args(args).engine_options()["device_env"]
 
 
 @pytest.mark.parametrize("change,field", [
@@ -49,7 +61,7 @@ def test_num_gpu_blocks_override_rounds_up():
     ({"tensor_parallel_size": 0}, "tensor_parallel_size"),
     ({"tensor_parallel_size": "2"}, "tensor_parallel_size"),
     ({"max_model_len": True}, "max_model_len"),
-    ({"max_model_len": 8100}, "max_model_len"),  # not a multiple of block_size 32 on neuron
+    ({"max_model_len": 8100}, "block_size"),  # block_size must follow max_model_len on neuron
     ({"neuron_cores": 4}, "neuron_cores"),  # != tensor_parallel_size
     ({"max_ongoing_requests": 2}, "max_ongoing_requests"),  # below max_num_seqs
     ({"max_queued_requests": -1}, "max_queued_requests"),  # unbounded

@@ -28,6 +28,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SERVING_PYTHON = ROOT / ".venv-serving" / "bin" / "python"
 READY_TIMEOUT_S = 300  # a cold machine imports torch + vLLM + Ray for the first time
+STOP_GRACE_S = 10
 
 
 def free_port() -> int:
@@ -99,7 +100,8 @@ class LocalServer:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(timeout=60)
+                # Not Serve's whole 60 s graceful shutdown: no test streams across its server's stop.
+                self.proc.wait(timeout=STOP_GRACE_S)
             except subprocess.TimeoutExpired:
                 pass
         # Ray's workers sit in the same session/process group; make sure none is left behind.

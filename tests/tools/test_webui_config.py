@@ -29,7 +29,22 @@ def test_local_run_uses_the_shared_settings_and_local_mode(tmp_path):
     assert env["WEBUI_SECRET_KEY"] != other["WEBUI_SECRET_KEY"] and len(env["WEBUI_SECRET_KEY"]) >= 32
 
 
-def test_setup_installs_cpu_torch_before_open_webui():
+def test_setup_installs_cpu_torch_before_open_webui_and_then_a_browser():
     script = (ROOT / "tools/webui/setup_venv.sh").read_text()
-    assert script.index("install -q torch==2.13.0") < script.index('-r "$here/requirements.txt"')
-    assert "apt-get install" in script and "chromium" in script
+    torch = script.index('scripts/install_cpu_torch.sh" "$venv"')
+    assert torch < script.index('-r "$here/requirements.txt"') < script.index('bash "$here/install_browser.sh"')
+    assert "pip\" install -q torch" not in script, "torch only through the CPU-only installer"
+
+
+WEBUI_CONFIG = ROOT / ".venv-webui/lib/python3.11/site-packages/open_webui/config.py"
+
+
+def test_document_uploads_bypass_embeddings_the_endpoint_cannot_make():
+    """No embeddings model is served: uploads must not be sent for embedding (issue 9, item 10)."""
+    assert COMMON_ENV["BYPASS_EMBEDDING_AND_RETRIEVAL"] == "true"
+    assert COMMON_ENV["ENABLE_MEMORIES"] == "false"  # memories are embeddings too
+    # The names are Open WebUI 0.12.4's own (config.py reads them with os.getenv).
+    assert WEBUI_CONFIG.is_file(), "Open WebUI is not set up: run `make setup-webui`"
+    source = WEBUI_CONFIG.read_text()
+    for name in ("BYPASS_EMBEDDING_AND_RETRIEVAL", "ENABLE_MEMORIES", "RAG_EMBEDDING_ENGINE"):
+        assert f"os.getenv('{name}'" in source, name

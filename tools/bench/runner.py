@@ -104,6 +104,10 @@ async def _one_request(client: openai.AsyncOpenAI, model: str, request: Prepared
     }
 
 
+# Seconds a level waits for its cancelled requests to unwind after its timeout.
+CANCEL_GRACE_S = 2.0
+
+
 async def run_level(client: openai.AsyncOpenAI, model: str, requests: list[PreparedRequest], concurrency: int,
                     counter: TokenCounter, *, timeout_s: float, sampling: dict | None = None,
                     extra_body: dict | None = None, on_done: Callable[[dict], None] = lambda r: None) -> LevelRun:
@@ -121,9 +125,13 @@ async def run_level(client: openai.AsyncOpenAI, model: str, requests: list[Prepa
 
     tasks = [asyncio.create_task(user()) for _ in range(concurrency)]
     _, pending = await asyncio.wait(tasks, timeout=timeout_s)
+    queue.clear()  # no user starts another request after the deadline
     for task in pending:
         task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
+    # A cancelled stream may take a while to unwind (the SDK closes its HTTP response); the level's
+    # deadline holds anyway: wait a short grace, then leave the stragglers to the event loop's end.
+    if pending:
+        await asyncio.wait(pending, timeout=CANCEL_GRACE_S)
     end = time.monotonic()
     return LevelRun(concurrency, records, start, end, timed_out=bool(pending),
                     unfinished=len(requests) - len(records))

@@ -81,10 +81,27 @@ def check_chat(base_url: str, api_key: str | None, model: str) -> str:
     return content.strip()
 
 
-def run(base_url: str, api_key: str | None, model: str | None) -> dict:
+def wait_for_models(base_url: str, api_key: str | None, model: str | None, *, wait_seconds: float,
+                    poll_seconds: float = 10.0, clock=time.monotonic, sleep=time.sleep, log=print) -> str:
+    """check_models, retried until it passes or `wait_seconds` are over: right after the RayService turns
+    Ready the Service may still route to a proxy whose app is starting (connection refused, 503, 404)."""
+    start = clock()
+    while True:
+        try:
+            return check_models(base_url, api_key, model)
+        except SmokeFailure as exc:
+            elapsed = clock() - start
+            # A wrong key does not heal by waiting: fail at once.
+            if elapsed + poll_seconds > wait_seconds or "HTTP 401" in str(exc) or "HTTP 403" in str(exc):
+                raise
+            log(f"waiting for the API ({elapsed:.0f} s of {wait_seconds:.0f} s): {exc}", flush=True)
+            sleep(poll_seconds)
+
+
+def run(base_url: str, api_key: str | None, model: str | None, *, wait_seconds: float = 0.0, **wait) -> dict:
     base_url = base_url.rstrip("/")
     start = time.monotonic()
-    served = check_models(base_url, api_key, model)
+    served = wait_for_models(base_url, api_key, model, wait_seconds=wait_seconds, **wait)
     answer = check_chat(base_url, api_key, served)
     return {"ok": True, "model": served, "answer": answer, "seconds": round(time.monotonic() - start, 2)}
 
@@ -94,9 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-url", default=os.environ.get("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1"))
     parser.add_argument("--model", default=os.environ.get("OPENAI_MODEL") or None,
                         help="model id /v1/models must list (default: the first one listed)")
+    parser.add_argument("--wait-seconds", type=float, default=0.0,
+                        help="retry /v1/models for up to this long while the endpoint starts (default: no retry)")
+    parser.add_argument("--poll-seconds", type=float, default=10.0, help="pause between those retries")
     args = parser.parse_args(argv)
     try:
-        result = run(args.base_url, os.environ.get("OPENAI_API_KEY") or None, args.model)
+        result = run(args.base_url, os.environ.get("OPENAI_API_KEY") or None, args.model,
+                     wait_seconds=args.wait_seconds, poll_seconds=args.poll_seconds)
     except SmokeFailure as exc:
         print(RESULT_MARKER + json.dumps({"ok": False, "error": str(exc)}))
         print(f"smoke test FAILED: {exc}", file=sys.stderr)

@@ -39,7 +39,6 @@ LOCAL_ONLY_ENV = {
     "ENABLE_CODE_INTERPRETER": "false",
     "ENABLE_EVALUATION_ARENA_MODELS": "false",
     "ENABLE_COMMUNITY_SHARING": "false",
-    "ENABLE_MEMORIES": "false",
     "DEFAULT_MODEL_METADATA": json.dumps({"capabilities": {"builtin_tools": False}}),
     "DEFAULT_MODEL_PARAMS": json.dumps({"max_tokens": 512}),
     "ENABLE_TITLE_GENERATION": "false",

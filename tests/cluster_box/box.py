@@ -1,0 +1,536 @@
+"""A cluster in a box: dist/'s RayService run the way KubeRay 1.7 and the kubelet run it, on this machine.
+
+Each pod is a Linux network namespace (veth to a bridge that lives in a box-only "node" namespace:
+10.123.0.0/24 exists only inside the box, nothing is routed out) with its own private mount namespace:
+
+* head and one worker: the `ray start` command KubeRay builds from rayStartParams, through
+  `/bin/bash -c`, as uid/gid of the container's securityContext with its capabilities, the
+  container's env (secretKeyRef -> a generated test key) plus what KubeRay injects, and the volumes
+  as the kubelet makes them: hostPath DirectoryOrCreate root:root 0755 (a per-"node" directory that
+  survives pod restarts), emptyDir 0777, emptyDir medium Memory as a tmpfs of its sizeLimit;
+  init containers first, with their own uid and capabilities (kuberay.py, pod_exec.py);
+* "operator" (kuberay-operator), "webui" (Open WebUI's namespace and labels) and "other" (default):
+  where the tests' HTTP clients run, through setns() in a thread;
+* every pod's ingress is dist/'s NetworkPolicies as iptables rules (netpol.py).
+
+Only the device and the model are swapped (`cpu_swap`): CPU and the tiny local model.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from tests.cluster_box import kuberay
+from tests.cluster_box.netpol import BoxPod, iptables_rules
+
+REPO = Path(__file__).resolve().parents[2]
+SERVING_VENV = REPO / ".venv-serving"
+POD_EXEC = Path(__file__).with_name("pod_exec.py")
+SUBNET = "10.123.0"
+NODE_IP = f"{SUBNET}.1"
+# The serving image's HOME and WORKDIR (serving/Dockerfile); here a per-pod directory.
+IMAGE_HOME = "/home/ray"
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
+
+
+class BoxError(RuntimeError):
+    pass
+
+
+def sh(*cmd: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    proc = subprocess.run(list(cmd), capture_output=True, text=True, **kw)
+    if check and proc.returncode != 0:
+        raise BoxError(f"{' '.join(cmd)}: rc={proc.returncode} {proc.stderr.strip()}")
+    return proc
+
+
+def in_netns(netns: str, fn: Callable[[], Any]) -> Any:
+    """Run fn in a thread that joined `netns`: its sockets belong to that namespace (network ns is per thread)."""
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+        try:
+            if _libc.setns(fd, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), f"setns {netns}")
+        finally:
+            os.close(fd)
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")
+
+
+def http(netns: str, method: str, url: str, body: bytes | None = None, timeout: float = 2.0,
+         headers: dict | None = None) -> tuple[int, bytes]:
+    """(status, body) of one request from `netns`; status 0 when no connection was made (e.g. dropped)."""
+    def call():
+        req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+        except (urllib.error.URLError, OSError):
+            return 0, b""
+    return in_netns(netns, call)
+
+
+def reap_stale_boxes() -> list[str]:
+    """Remove what a box of a dead test process (SIGKILLed before its teardown) left: its network
+    namespaces with their processes, and its state directory. Boxes of live processes are untouched."""
+    import re
+
+    reaped = []
+    for line in sh("ip", "netns", "list", check=False).stdout.splitlines():
+        m = re.match(r"(cb(\d+)-\w+)", line)
+        if m and not Path(f"/proc/{m.group(2)}").exists():
+            for pid in sh("ip", "netns", "pids", m.group(1), check=False).stdout.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            sh("ip", "netns", "del", m.group(1), check=False)
+            reaped.append(m.group(1))
+    for state in Path("/var/tmp").glob("cluster-box-cb*-*"):
+        m = re.match(r"cluster-box-cb(\d+)-", state.name)
+        if m and not Path(f"/proc/{m.group(1)}").exists():
+            shutil.rmtree(state, ignore_errors=True)
+            reaped.append(str(state))
+    return reaped
+
+
+def load_manifests(dist: Path) -> list[dict]:
+    return [d for p in sorted(dist.glob("*.yaml")) for d in yaml.safe_load_all(p.read_text()) if d]
+
+
+def cpu_swap(app_args: dict, model_dir: str) -> dict:
+    """The one swap: device and model. Neuron-only shape (TP, NeuronCores, the engine's block layout,
+    compiled artifacts) becomes the serving contract's CPU row; everything else stays as dist/ says,
+    and the deployment's ray_actor_options (neuron_cores, num_cpus) are not touched at all."""
+    from serving.settings import local_cpu_args
+
+    cpu = local_cpu_args(model=model_dir, served_model_name=app_args["served_model_name"])
+    device_keys = ("model", "device", "tensor_parallel_size", "max_model_len", "block_size",
+                   "compiled_artifacts_dir", "neuron_cores")
+    return {**app_args, **{k: cpu[k] for k in device_keys}}
+
+
+# Env the CPU engine needs in the box instead of the Neuron runtime's (small KV cache, no hub access).
+# RAY_worker_niceness=0: Ray starts workers (the replica, the engine) at nice 15; on a shared 2-core
+# test machine that starves them behind every other process (a pod has its own CPUs; moot there).
+CPU_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "RAY_worker_niceness": "0"}
+
+
+@dataclass
+class Pod:
+    name: str
+    namespace: str
+    labels: dict
+    ip: str
+    netns: str
+    node_type: str | None = None          # "head" / "worker" for Ray pods
+    template: dict | None = None          # the pod template from dist/
+    start_params: dict = field(default_factory=dict)
+    start_cmd: str = ""
+    probes: dict = field(default_factory=dict)
+    proc: subprocess.Popen | None = None
+    log: Path | None = None
+    starts: int = 0
+    restarts: int = 0  # container restarts by the "kubelet" (restartPolicy Always)
+
+    @property
+    def container(self) -> dict:
+        return self.template["spec"]["containers"][0]
+
+    def pids(self) -> list[int]:
+        out = sh("ip", "netns", "pids", self.netns, check=False).stdout
+        return [int(p) for p in out.split()]
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except (OSError, AttributeError):
+            return ""
+
+
+class Box:
+    def __init__(self, dist: Path, model_dir: Path, api_key: str) -> None:
+        self.manifests = load_manifests(dist)
+        self.rayservice = next(m for m in self.manifests if m["kind"] == "RayService")
+        self.policies = [m for m in self.manifests if m["kind"] == "NetworkPolicy"]
+        self.api_key = api_key
+        self.id = f"cb{os.getpid()}"
+        # Outside /tmp: each pod gets its own /tmp (the container's), which would hide this directory.
+        self.state = Path(tempfile.mkdtemp(prefix=f"cluster-box-{self.id}-", dir="/var/tmp"))
+        self.state.chmod(0o755)
+        self.model_dir = self._copy_model(model_dir)
+        self.app_dir = self._copy_app()
+        self.node_dir = self.state / "node"   # the node's filesystem: hostPath volumes live here
+        self.node_dir.mkdir()
+        self.created_mountpoints: list[Path] = []
+        self.pods: dict[str, Pod] = {}
+        self.cluster = f"{self.rayservice['metadata']['name']}-box01"  # KubeRay's RayCluster name
+        self.serve_labels: dict[str, str] = {}
+        self._netns: list[str] = []
+
+    # --- setup -----------------------------------------------------------------------------------
+
+    def _copy_model(self, model_dir: Path) -> Path:
+        # The weights the worker would download as its own user: readable by it (the local build
+        # writes model.safetensors 0600 root).
+        dst = self.state / "model"
+        shutil.copytree(model_dir, dst)
+        for path in [dst, *dst.iterdir()]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        return dst
+
+    def _copy_app(self) -> Path:
+        """The image's /app: only serving/ (COPY serving /app/serving), so a stray import of the repo fails."""
+        dst = self.state / "app"
+        shutil.copytree(REPO / "serving", dst / "serving", ignore=shutil.ignore_patterns("__pycache__"))
+        return dst
+
+    def _webui_labels(self) -> tuple[str, dict]:
+        dep = next(m for m in self.manifests if m["kind"] == "Deployment" and m["metadata"]["name"] == "open-webui")
+        return dep["metadata"]["namespace"], dep["spec"]["template"]["metadata"]["labels"]
+
+    def plan(self) -> None:
+        cluster = self.rayservice["spec"]["rayClusterConfig"]
+        ns = self.rayservice["metadata"]["namespace"]
+        autoscaling = bool(cluster.get("enableInTreeAutoscaling"))
+        head_ip, worker_ip = f"{SUBNET}.10", f"{SUBNET}.11"
+        head_t, [worker_g] = cluster["headGroupSpec"], cluster["workerGroupSpecs"]
+        for name, node_type, ip, group, params_in in (
+            ("head", "head", head_ip, "headgroup", head_t["rayStartParams"]),
+            ("worker", "worker", worker_ip, worker_g["groupName"], worker_g["rayStartParams"]),
+        ):
+            template = json.loads(json.dumps(head_t["template"] if node_type == "head" else worker_g["template"]))
+            if node_type == "worker":
+                spec = template["spec"]
+                spec["initContainers"] = [*spec.get("initContainers", []),
+                                          kuberay.wait_gcs_ready(spec["containers"][0], head_ip)]
+            labels = kuberay.pod_labels(node_type, self.cluster, group, template["metadata"].get("labels", {}))
+            params = kuberay.start_params(node_type, params_in, head_ip, autoscaling)
+            container = template["spec"]["containers"][0]
+            cmd = kuberay.ray_start_command(node_type, params, container.get("resources", {}).get("limits", {}))
+            self.pods[name] = Pod(name, ns, labels, ip, f"{self.id}-{name}", node_type, template, params, cmd,
+                                  kuberay.probes(node_type, params, container, cluster["rayVersion"]))
+        webui_ns, webui_labels = self._webui_labels()
+        for i, (name, pod_ns, labels) in enumerate((
+            ("operator", "kuberay-operator", {"app.kubernetes.io/name": "kuberay-operator"}),
+            ("webui", webui_ns, webui_labels),
+            ("other", "default", {"app": "something-else"}),
+        )):
+            self.pods[name] = Pod(name, pod_ns, labels, f"{SUBNET}.{20 + i}", f"{self.id}-{name}")
+
+    def network_up(self) -> None:
+        node = f"{self.id}-node"
+        self._add_netns(node)
+        sh("ip", "-n", node, "link", "add", "br0", "type", "bridge")
+        sh("ip", "-n", node, "addr", "add", f"{NODE_IP}/24", "dev", "br0")
+        sh("ip", "-n", node, "link", "set", "br0", "up")
+        for pod in self.pods.values():
+            self._add_netns(pod.netns)
+            host_if = f"v{pod.name[:12]}"
+            sh("ip", "-n", node, "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", pod.netns)
+            sh("ip", "-n", node, "link", "set", host_if, "master", "br0", "up")
+            sh("ip", "-n", pod.netns, "addr", "add", f"{pod.ip}/24", "dev", "eth0")
+            sh("ip", "-n", pod.netns, "link", "set", "eth0", "up")
+            sh("ip", "-n", pod.netns, "route", "add", "default", "via", NODE_IP)
+        self.apply_policies()
+
+    def _add_netns(self, name: str) -> None:
+        sh("ip", "netns", "add", name)
+        self._netns.append(name)
+        sh("ip", "-n", name, "link", "set", "lo", "up")
+
+    def box_pods(self) -> list[BoxPod]:
+        return [BoxPod(p.name, p.namespace, p.labels, p.ip) for p in self.pods.values()]
+
+    def apply_policies(self) -> dict[str, list[list[str]]]:
+        applied = {}
+        for pod in self.pods.values():
+            sh("ip", "netns", "exec", pod.netns, "iptables", "-F", "INPUT")
+            rules = iptables_rules(BoxPod(pod.name, pod.namespace, pod.labels, pod.ip), self.policies,
+                                   self.box_pods(), NODE_IP)
+            for rule in rules:
+                sh("ip", "netns", "exec", pod.netns, "iptables", *rule)
+            applied[pod.name] = rules
+        self.iptables = applied
+        return applied
+
+    # --- pods as the kubelet runs them -----------------------------------------------------------
+
+    def _volume_dir(self, pod: Pod, volume: dict) -> dict:
+        name = volume["name"]
+        if "hostPath" in volume:
+            hp = volume["hostPath"]
+            assert hp.get("type") == "DirectoryOrCreate", f"hostPath type {hp.get('type')} is not modelled"
+            path = self.node_dir / hp["path"].lstrip("/")
+            if not path.exists():  # the kubelet: mkdir as root, 0755 (DirectoryOrCreate)
+                path.mkdir(parents=True)
+                os.chown(path, 0, 0)
+                path.chmod(0o755)
+            return {"kind": "bind", "source": str(path)}
+        if "emptyDir" in volume:
+            ed = volume["emptyDir"]
+            if ed.get("medium") == "Memory":
+                return {"kind": "tmpfs", "size": kuberay.quantity(ed.get("sizeLimit", "64Mi"))}
+            path = self.state / "pods" / pod.name / "volumes" / name
+            path.mkdir(parents=True, exist_ok=True)
+            path.chmod(0o777)  # the kubelet creates emptyDir directories 0777
+            return {"kind": "bind", "source": str(path)}
+        raise BoxError(f"volume {name}: {sorted(volume)} is not modelled by the box")
+
+    def _image_python_mounts(self, pod_dir: Path) -> list[dict]:
+        """The serving venv's base interpreter, readable by the container user as the image's Python is.
+
+        A venv points at its base Python (pyvenv.cfg `home`); on a developer machine that is often under
+        a private home (/root/.pyenv, 0700). In the pod's mount namespace only: stage it, put a 0755
+        tmpfs over the unreadable ancestor, and bind it back at the same path."""
+        cfg = dict(line.split(" = ", 1) for line in (SERVING_VENV / "pyvenv.cfg").read_text().splitlines() if " = " in line)
+        prefix = Path(cfg["home"]).parent
+        blocked = next((a for a in reversed(prefix.parents) if a != Path("/") and not (a.stat().st_mode & 0o005) == 0o005), None)
+        if blocked is None:
+            return []
+        stage = pod_dir / "image-python"
+        stage.mkdir(exist_ok=True)
+        return [{"kind": "bind", "source": str(prefix), "target": str(stage)},
+                {"kind": "tmpfs", "size": 1 << 20, "mode": "0755", "target": str(blocked)},
+                {"kind": "mkdir", "target": str(prefix)},
+                {"kind": "bind", "source": str(stage), "target": str(prefix)}]
+
+    def _mountpoint(self, target: str) -> None:
+        path = Path(target)
+        missing = []
+        while not path.exists():
+            missing.append(path)
+            path = path.parent
+        for p in reversed(missing):
+            p.mkdir()
+            self.created_mountpoints.append(p)
+
+    def _env(self, pod: Pod, container: dict) -> dict[str, str]:
+        env = {
+            # The image's ENV (serving/Dockerfile) with its Python on PATH: here the serving venv.
+            "PATH": f"{SERVING_VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME": str(self.state / "pods" / pod.name / "home"),
+            "PYTHONPATH": str(self.app_dir),
+            "HF_HOME": f"{IMAGE_HOME}/.cache/huggingface",
+            "VLLM_NO_USAGE_STATS": "1",
+            "RAY_USAGE_STATS_ENABLED": "0",
+            **CPU_ENV,
+        }
+        for e in container.get("env", []):
+            if "value" in e:
+                env[e["name"]] = e["value"]
+            elif "secretKeyRef" in e.get("valueFrom", {}):
+                env[e["name"]] = self.api_key  # the Secret ESO would sync: a generated test key
+            else:
+                raise BoxError(f"env {e['name']}: {e.get('valueFrom')} is not modelled by the box")
+        if pod.node_type:
+            env.update(kuberay.operator_env(pod.node_type, self.pods["head"].ip, self.cluster, pod.namespace,
+                                            pod.name, pod.labels["ray.io/group"], pod.start_cmd))
+        return env
+
+    def _container_spec(self, pod: Pod, c: dict, argv: list[str]) -> dict:
+        sc = c.get("securityContext", {})
+        if "runAsUser" not in sc:
+            # The image's USER (serving/Dockerfile `USER 1000`): what runs when the manifest says nothing.
+            sc = {**sc, "runAsUser": 1000, "runAsGroup": 1000}
+        caps = sc.get("capabilities", {})
+        if caps.get("drop") != ["ALL"]:
+            raise BoxError(f"container {c['name']}: only `drop: [ALL]` (+ add) is modelled")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            raise BoxError(f"container {c['name']}: allowPrivilegeEscalation must be false (modelled as no_new_privs)")
+        home = self.state / "pods" / pod.name / "home"
+        return {"name": c["name"], "argv": argv, "env": self._env(pod, c), "uid": sc["runAsUser"],
+                "gid": sc.get("runAsGroup", 0), "caps": caps.get("add", []),
+                "read_only_root": bool(sc.get("readOnlyRootFilesystem")), "cwd": str(home)}
+
+    def restart_container(self, name: str) -> None:
+        """The kubelet's restartPolicy Always: the Ray container exited, so start it again in the same
+        pod -- same volumes (emptyDirs included), no init containers -- after its process tree is gone."""
+        pod = self.pods[name]
+        self.kill_pod(name)
+        pod.restarts += 1
+        self.start_pod(name, new_pod=False)
+
+    def start_pod(self, name: str, new_pod: bool = True) -> None:
+        """Create the pod's sandbox (fresh emptyDirs and /tmp, the node's hostPath kept) and start it."""
+        pod = self.pods[name]
+        spec = pod.template["spec"]
+        pod_dir = self.state / "pods" / pod.name
+        for sub in ("volumes", "tmp") if new_pod else ():  # a new pod: new emptyDirs and container filesystem
+            shutil.rmtree(pod_dir / sub, ignore_errors=True)
+        (pod_dir / "tmp").mkdir(parents=True, exist_ok=True)
+        (pod_dir / "tmp").chmod(0o1777)
+        home = pod_dir / "home"
+        home.mkdir(parents=True, exist_ok=True)
+        os.chown(home, 1000, 1000)  # the image user's home (useradd --create-home)
+        volumes = {v["name"]: self._volume_dir(pod, v) for v in spec.get("volumes", [])}
+        mounts = [*self._image_python_mounts(pod_dir),
+                  {"kind": "bind", "source": str(pod_dir / "tmp"), "target": "/tmp"}]
+        seen = set()
+        for c in [*spec.get("initContainers", []), spec["containers"][0]]:
+            for vm in c.get("volumeMounts", []):
+                if vm["mountPath"] in seen:
+                    continue
+                seen.add(vm["mountPath"])
+                if not vm["mountPath"].startswith("/tmp/"):
+                    self._mountpoint(vm["mountPath"])
+                mounts.append({**volumes[vm["name"]], "target": vm["mountPath"]})
+        # /tmp/<x> mount points are made inside the pod's own /tmp (the container's filesystem).
+        for m in mounts:
+            if m["target"].startswith("/tmp/"):
+                (pod_dir / "tmp" / m["target"][5:]).mkdir(parents=True, exist_ok=True)
+        init = [self._container_spec(pod, c, c["command"] + c.get("args", []))
+                for c in (spec.get("initContainers", []) if new_pod else [])]
+        main = self._container_spec(pod, spec["containers"][0], kuberay.container_command(pod.start_cmd))
+        spec_path = pod_dir / f"spec-{pod.starts}.json"
+        spec_path.write_text(json.dumps({"mounts": mounts, "init_containers": init, "container": main}, indent=1))
+        pod.log = pod_dir / f"pod-{pod.starts}.log"
+        pod.starts += 1
+        with open(pod.log, "w") as log:
+            pod.proc = subprocess.Popen(
+                ["ip", "netns", "exec", pod.netns, "unshare", "--mount", "--propagation", "private", "--",
+                 sys.executable, str(POD_EXEC), str(spec_path)],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def kill_pod(self, name: str, sig: int = signal.SIGKILL, timeout: float = 20) -> None:
+        """Every process in the pod's network namespace (Ray, HAProxy, the engine), as a cgroup kill would."""
+        pod = self.pods[name]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pids = pod.pids()
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.2)
+        if pod.proc is not None:
+            try:
+                pod.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        if pod.pids():
+            raise BoxError(f"pod {name}: processes {pod.pids()} survived SIGKILL")
+
+    # --- probes and the operator -----------------------------------------------------------------
+
+    def exec_in(self, name: str, argv: list[str], timeout: float = 15) -> subprocess.CompletedProcess:
+        """`kubectl exec` / an exec probe: the command in the Ray container's namespaces, as its user."""
+        pod = self.pods[name]
+        uid = (pod.container.get("securityContext") or {}).get("runAsUser", 1000) if pod.template else 1000
+        # The container's namespaces: network, and the pod's mount namespace (its volumes) when running.
+        running = pod.proc is not None and pod.proc.poll() is None
+        enter = ["nsenter", f"--target={pod.proc.pid}", "--mount", "--net"] if running else ["ip", "netns", "exec", pod.netns]
+        cmd = [*enter, "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+               "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--", *argv]
+        env = self._env(pod, pod.container) if pod.template else {"PATH": "/usr/bin:/bin"}
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess(cmd, 124, "", "timeout")
+
+    def probe(self, name: str, kind: str = "readiness") -> bool:
+        pod = self.pods[name]
+        p: kuberay.Probe = pod.probes[kind]
+        if p.exec_command:
+            return self.exec_in(name, list(p.exec_command)).returncode == 0
+        # HTTP probes come from the kubelet on the pod's node.
+        status, _ = http(f"{self.id}-node", "GET", f"http://{pod.ip}:{p.http_port}{p.http_path}", timeout=2)
+        return 200 <= status < 400
+
+    def operator_dashboard(self) -> str:
+        return f"http://{self.pods['head'].ip}:{kuberay.DEFAULT_DASHBOARD_PORT}"
+
+    def operator_deploy(self, serve_config: dict) -> tuple[int, bytes]:
+        """KubeRay's UpdateDeployments: PUT the serve config as JSON to the head's dashboard."""
+        return http(self.pods["operator"].netns, "PUT", self.operator_dashboard() + "/api/serve/applications/",
+                    json.dumps(serve_config).encode(), timeout=30, headers={"Content-Type": "application/json"})
+
+    def operator_app_statuses(self) -> dict[str, dict]:
+        """KubeRay's GetMultiApplicationStatus (GET /api/serve/applications/?api_type=declarative)."""
+        status, body = http(self.pods["operator"].netns, "GET",
+                            self.operator_dashboard() + "/api/serve/applications/?api_type=declarative", timeout=5)
+        if status != 200:
+            return {}
+        return json.loads(body).get("applications") or {}
+
+    def operator_update_head_serve_label(self) -> dict:
+        """updateHeadPodServeLabel: excluded -> "false"; else GET <head IP>:<serve port>/-/healthz (2 s)."""
+        head = self.pods["head"]
+        excluded = bool(self.rayservice["spec"].get("excludeHeadPodFromServeSvc"))
+        result = {"excluded": excluded, "status": None}
+        if excluded:
+            head.labels[kuberay.SERVE_LABEL] = "false"
+        else:
+            port = kuberay.serving_port(head.container)
+            status, _ = http(self.pods["operator"].netns, "GET", f"http://{head.ip}:{port}/{kuberay.RAY_SERVE_PROXY_HEALTH_PATH}", timeout=2)
+            result["status"] = status
+            head.labels[kuberay.SERVE_LABEL] = "true" if status == 200 else "false"
+        result["label"] = head.labels[kuberay.SERVE_LABEL]
+        return result
+
+    def serve_endpoints(self) -> list[Pod]:
+        """The serve Service's ready endpoints: selector {ray.io/cluster, ray.io/serve: "true"} and Ready."""
+        out = []
+        for name in ("head", "worker"):
+            pod = self.pods[name]
+            if pod.labels.get("ray.io/cluster") == self.cluster and pod.labels.get(kuberay.SERVE_LABEL) == "true" \
+                    and pod.pids() and self.probe(name, "readiness"):
+                out.append(pod)
+        return out
+
+    # --- teardown --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        errors = []
+        for name in list(self.pods):
+            try:
+                self.kill_pod(name)
+            except Exception as exc:  # noqa: BLE001 - keep tearing down
+                errors.append(str(exc))
+        for netns in reversed(self._netns):
+            sh("ip", "netns", "del", netns, check=False)
+        for p in reversed(self.created_mountpoints):
+            try:
+                p.rmdir()
+            except OSError:
+                pass
+        if os.environ.get("CLUSTER_BOX_KEEP"):
+            print(f"cluster box state kept in {self.state}")
+        else:
+            shutil.rmtree(self.state, ignore_errors=True)
+        if errors:
+            raise BoxError("; ".join(errors))

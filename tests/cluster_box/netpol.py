@@ -1,0 +1,86 @@
+"""NetworkPolicies (networking.k8s.io/v1) as iptables rules in each pod's network namespace.
+
+The subset this project uses: ingress policies, podSelector.matchLabels, namespaceSelector.matchLabels on
+kubernetes.io/metadata.name, TCP ports by number, and default deny (a selected pod accepts only what a
+rule allows). Anything else raises, so a new policy feature cannot silently pass the box. Semantics from
+https://kubernetes.io/docs/concepts/services-networking/network-policies/: a pod no policy selects is
+open; rules of all selecting policies add up; replies to allowed connections pass; traffic from the
+pod's own node (the kubelet's HTTP probes) is always allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class UnsupportedPolicy(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class BoxPod:
+    name: str
+    namespace: str
+    labels: dict
+    ip: str
+
+
+def _match(selector: dict, labels: dict, where: str) -> bool:
+    extra = set(selector) - {"matchLabels"}
+    if extra:
+        raise UnsupportedPolicy(f"{where}: {sorted(extra)} is not modelled by the box")
+    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+
+
+def _peer_pods(peer: dict, policy_ns: str, pods: list[BoxPod], where: str) -> list[BoxPod]:
+    extra = set(peer) - {"podSelector", "namespaceSelector"}
+    if extra:
+        raise UnsupportedPolicy(f"{where}: peer {sorted(extra)} is not modelled by the box")
+    out = []
+    for pod in pods:
+        if "namespaceSelector" in peer:
+            ns_ok = _match(peer["namespaceSelector"], {"kubernetes.io/metadata.name": pod.namespace}, where)
+        else:
+            ns_ok = pod.namespace == policy_ns
+        if ns_ok and _match(peer.get("podSelector") or {}, pod.labels, where):
+            out.append(pod)
+    return out
+
+
+def _ports(rule: dict, where: str) -> list[int | None]:
+    ports = []
+    for port in rule.get("ports") or []:
+        if set(port) - {"port", "protocol"} or port.get("protocol", "TCP") != "TCP" or not isinstance(port.get("port"), int):
+            raise UnsupportedPolicy(f"{where}: port {port} is not modelled by the box (TCP port numbers only)")
+        ports.append(port["port"])
+    return ports or [None]
+
+
+def iptables_rules(pod: BoxPod, policies: list[dict], pods: list[BoxPod], node_ip: str) -> list[list[str]]:
+    """iptables arguments (INPUT chain of the pod's own netns) that enforce `policies` for `pod`."""
+    selecting = []
+    for p in policies:
+        where = f"NetworkPolicy {p['metadata']['namespace']}/{p['metadata']['name']}"
+        types = p["spec"].get("policyTypes", ["Ingress"])
+        if set(types) - {"Ingress"}:
+            raise UnsupportedPolicy(f"{where}: policyTypes {types} (egress is not modelled by the box)")
+        if p["metadata"]["namespace"] == pod.namespace and _match(p["spec"].get("podSelector") or {}, pod.labels, where):
+            selecting.append((where, p))
+    if not selecting:
+        return []
+    rules = [
+        ["-A", "INPUT", "-i", "lo", "-j", "ACCEPT"],
+        ["-A", "INPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+        ["-A", "INPUT", "-s", node_ip, "-j", "ACCEPT"],
+    ]
+    for where, p in selecting:
+        for rule in p["spec"].get("ingress") or []:
+            peers = rule.get("from")
+            sources = [None] if not peers else sorted({q.ip for peer in peers for q in _peer_pods(peer, p["metadata"]["namespace"], pods, where)})
+            for src in sources:
+                for port in _ports(rule, where):
+                    args = ["-A", "INPUT"] + (["-s", src] if src else [])
+                    args += ["-p", "tcp", "--dport", str(port)] if port else []
+                    rules.append(args + ["-j", "ACCEPT"])
+    rules.append(["-A", "INPUT", "-j", "DROP"])
+    return rules

@@ -1,0 +1,71 @@
+"""The box's own translators (no root, no Ray): KubeRay's command line and NetworkPolicies as iptables."""
+
+from __future__ import annotations
+
+import pytest
+
+from config import presets
+from tests.cluster_box import kuberay
+from tests.cluster_box.netpol import BoxPod, UnsupportedPolicy, iptables_rules
+
+
+def test_worker_command_is_kuberays_format():
+    params = kuberay.start_params("worker", {"resources": "'{\"neuron_cores\":2}'"}, "10.0.0.1", autoscaling=True)
+    cmd = kuberay.ray_start_command("worker", params, {"cpu": "30", "memory": "1Gi", "aws.amazon.com/neuron": "1"})
+    # convertParamMap: sorted keys, " --key=value " each, booleans as bare flags (pod.go v1.7.0).
+    assert cmd == ("ray start --address=10.0.0.1:6379  --block  --dashboard-agent-listen-port=52365  "
+                   "--memory=1073741824  --metrics-export-port=8080  --num-cpus=30  --resources='{\"neuron_cores\":2}' ")
+    assert kuberay.container_command(cmd)[:3] == ["/bin/bash", "-c", "--"]
+
+
+def test_head_command_has_no_monitor_with_in_tree_autoscaling():
+    params = kuberay.start_params("head", {"num-cpus": "0"}, None, autoscaling=True)
+    cmd = kuberay.ray_start_command("head", params, {"cpu": "2", "memory": "8Gi"})
+    assert cmd.startswith("ray start --head ") and " --no-monitor " in cmd and " --num-cpus=0 " in cmd
+
+
+def test_worker_readiness_checks_its_own_proxy():
+    probes = kuberay.probes("worker", {}, {}, "2.60.0")
+    assert "localhost:8000/-/healthz" in probes["readiness"].exec_command[-1]
+    assert probes["liveness"].http_path == "/api/healthz"
+    assert kuberay.probes("head", {}, {}, "2.60.0")["readiness"].http_port == 52365
+
+
+POD = BoxPod("head", "vllm", {"app": "ray"}, "10.123.0.10")
+PEERS = [POD, BoxPod("webui", "openai-webui", {"app": "open-webui"}, "10.123.0.21")]
+
+
+def _policy(spec):
+    return {"metadata": {"namespace": "vllm", "name": "p"}, "spec": spec}
+
+
+def test_unselected_pod_is_open_and_deny_all_drops():
+    assert iptables_rules(POD, [], PEERS, "10.123.0.1") == []
+    rules = iptables_rules(POD, [_policy({"podSelector": {}, "policyTypes": ["Ingress"]})], PEERS, "10.123.0.1")
+    assert rules[-1] == ["-A", "INPUT", "-j", "DROP"]
+    assert ["-A", "INPUT", "-s", "10.123.0.1", "-j", "ACCEPT"] in rules  # the node (kubelet probes)
+
+
+def test_peer_by_namespace_and_labels_becomes_source_ip_and_port():
+    rule = {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "openai-webui"}},
+                      "podSelector": {"matchLabels": {"app": "open-webui"}}}], "ports": [{"port": 8000, "protocol": "TCP"}]}
+    rules = iptables_rules(POD, [_policy({"podSelector": {}, "ingress": [rule]})], PEERS, "10.123.0.1")
+    assert ["-A", "INPUT", "-s", "10.123.0.21", "-p", "tcp", "--dport", "8000", "-j", "ACCEPT"] in rules
+
+
+@pytest.mark.parametrize("bad", [
+    {"podSelector": {"matchExpressions": []}},
+    {"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]},
+    {"podSelector": {}, "ingress": [{"ports": [{"port": "serve"}]}]},
+    {"podSelector": {}, "policyTypes": ["Egress"]},
+])
+def test_unmodelled_policy_features_raise(bad):
+    with pytest.raises(UnsupportedPolicy):
+        iptables_rules(POD, [_policy(bad)], PEERS, "10.123.0.1")
+
+
+def test_chart_knows_kuberays_init_container_requests():
+    """config/node_fit sizing reads the worker pod's init containers from k8s_charts/vllm_chart.py."""
+    from k8s_charts import vllm_chart
+    init = kuberay.wait_gcs_ready({"image": "x"}, "10.0.0.1")
+    assert init["resources"]["requests"] == {"cpu": presets.KUBERAY_WAIT_GCS_READY_CPU, "memory": presets.KUBERAY_WAIT_GCS_READY_MEMORY}
