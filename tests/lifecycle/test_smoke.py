@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from config.secrets import API_KEY_ENV, API_KEY_SECRET
+from tests.support.fake_clock import FakeClock
 from tools.smoke import check, runner
 
 REPO = Path(__file__).resolve().parents[2]
@@ -141,13 +142,13 @@ def test_without_wait_one_unavailable_answer_fails():
 
 
 def test_waiting_stops_at_its_deadline_and_a_wrong_key_is_not_waited_for():
-    clock = Clock()
+    clock = FakeClock()
     with FakeOpenAI(unavailable_first=10**6) as server:
         with pytest.raises(check.SmokeFailure, match="HTTP 503"):
             check.wait_for_models(server.base_url, KEY, MODEL, wait_seconds=60, poll_seconds=10,
                                   clock=clock, sleep=clock.sleep, log=lambda *a, **k: None)
     assert clock.t == 60  # the last try at the deadline, none after it
-    clock = Clock()
+    clock = FakeClock()
     with FakeOpenAI() as server:
         with pytest.raises(check.SmokeFailure, match="HTTP 401"):
             check.wait_for_models(server.base_url, "wrong", MODEL, wait_seconds=600, clock=clock, sleep=clock.sleep,
@@ -205,21 +206,10 @@ class FakeKube:
         return {"status": self.status if self.polls > self.status_after else {"active": 1}}
 
 
-class Clock:
-    def __init__(self):
-        self.t = 0.0
-
-    def __call__(self):
-        return self.t
-
-    def sleep(self, s):
-        self.t += s
-
-
 def test_job_success_returns_the_result_line():
     ok = check.RESULT_MARKER + json.dumps({"ok": True, "model": MODEL, "answer": "4"})
     kube = FakeKube(status_after=2, status={"succeeded": 1}, log=f"hello\n{ok}\n")
-    clock = Clock()
+    clock = FakeClock()
     result = runner.run_job(kube, _manifest(), timeout_seconds=300, poll_seconds=10, clock=clock, sleep=clock.sleep)
     assert result["ok"] is True and result["answer"] == "4"
     assert kube.created["metadata"]["name"] == "smoke-1"
@@ -230,14 +220,14 @@ def test_job_success_returns_the_result_line():
 def test_failed_job_raises_with_the_reason():
     bad = check.RESULT_MARKER + json.dumps({"ok": False, "error": "wrong answer to 'What is 2 + 2?': '5'"})
     kube = FakeKube(status_after=0, status={"failed": 1}, log=bad)
-    clock = Clock()
+    clock = FakeClock()
     with pytest.raises(runner.SmokeTestFailed, match="wrong answer"):
         runner.run_job(kube, _manifest(), timeout_seconds=300, clock=clock, sleep=clock.sleep)
 
 
 def test_job_that_never_finishes_times_out():
     kube = FakeKube(status_after=10**6, status={}, log="")
-    clock = Clock()
+    clock = FakeClock()
     with pytest.raises(runner.SmokeTestFailed, match="did not finish within 60 s"):
         runner.run_job(kube, _manifest(), timeout_seconds=60, poll_seconds=10, clock=clock, sleep=clock.sleep)
     assert clock.t <= 60

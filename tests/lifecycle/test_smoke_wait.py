@@ -20,6 +20,7 @@ from config.names import RAYSERVICE_NAME, VLLM_NAMESPACE
 from config.presets import PRESETS
 from platform_constructs import smoke_test
 from tools.smoke import pipeline_step, runner
+from tests.support.fake_clock import FakeClock
 from tools.smoke.pipeline_step import StepFailed, wait_until_ready
 
 REPO = Path(__file__).resolve().parents[2]
@@ -220,17 +221,6 @@ def test_an_unknown_mode_is_refused(monkeypatch, lambda_env):
 
 # --- the CodeBuild step's loop --------------------------------------------------------------------------
 
-class Clock:
-    def __init__(self):
-        self.t = 0.0
-
-    def __call__(self):
-        return self.t
-
-    def sleep(self, s):
-        self.t += s
-
-
 def _scripted(statuses):
     """An invoke() answering status mode from a list (the last repeats), recording every call."""
     calls = []
@@ -247,7 +237,7 @@ IS_READY = (None, {"ready": True, "failed": False, "summary": "Ready=True"})
 
 
 def test_the_step_waits_and_reports_elapsed_and_remaining_time():
-    clock, lines = Clock(), []
+    clock, lines = FakeClock(), []
     invoke, calls = _scripted([NOT_READY, NOT_READY, NOT_READY, IS_READY])
     took = wait_until_ready(invoke, deadline_seconds=3600, poll_seconds=60, clock=clock, sleep=clock.sleep,
                             log=lines.append)
@@ -259,7 +249,7 @@ def test_the_step_waits_and_reports_elapsed_and_remaining_time():
 
 
 def test_the_step_gives_up_at_the_budget_not_before():
-    clock = Clock()
+    clock = FakeClock()
     invoke, calls = _scripted([NOT_READY])
     with pytest.raises(StepFailed, match="not Ready within the 80m00s cold-start budget"):
         wait_until_ready(invoke, deadline_seconds=4800, poll_seconds=30, clock=clock, sleep=clock.sleep, log=lambda l: None)
@@ -267,7 +257,7 @@ def test_the_step_gives_up_at_the_budget_not_before():
 
 
 def test_kuberay_giving_up_fails_the_step_at_once():
-    clock = Clock()
+    clock = FakeClock()
     invoke, calls = _scripted([NOT_READY, (None, {"ready": False, "failed": True, "reason": "InitializingTimeout",
                                                   "summary": "Ready=False (InitializingTimeout: ...)"})])
     with pytest.raises(StepFailed, match="KubeRay gave up on the RayService \\(InitializingTimeout\\)"):
@@ -276,13 +266,13 @@ def test_kuberay_giving_up_fails_the_step_at_once():
 
 
 def test_one_failed_status_call_is_retried_three_in_a_row_fail():
-    clock = Clock()
+    clock = FakeClock()
     invoke, _ = _scripted([("Unhandled", {"errorMessage": "HTTP 500"}), IS_READY])
     assert wait_until_ready(invoke, deadline_seconds=600, poll_seconds=10, clock=clock, sleep=clock.sleep,
                             log=lambda l: None) == 10
     invoke, calls = _scripted([("Unhandled", {"errorMessage": "HTTP 403 forbidden"})])
     with pytest.raises(StepFailed, match="failed 3 times in a row.*403"):
-        wait_until_ready(invoke, deadline_seconds=600, poll_seconds=10, clock=Clock(), sleep=lambda s: None,
+        wait_until_ready(invoke, deadline_seconds=600, poll_seconds=10, clock=FakeClock(), sleep=lambda s: None,
                          log=lambda l: None)
     assert len(calls) == 3
 

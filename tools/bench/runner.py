@@ -58,6 +58,9 @@ async def _one_request(client: openai.AsyncOpenAI, model: str, request: Prepared
             **sampling,
         )
         async for chunk in stream:
+            # Buffered chunks are read without suspending: yield, so the level's deadline (and its
+            # cancel) can run while a fast stream is being consumed.
+            await asyncio.sleep(0)
             if chunk.usage is not None:
                 usage = chunk.usage
             if chunk.choices and chunk.choices[0].delta.content:
