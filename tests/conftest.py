@@ -19,7 +19,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
 os.environ.setdefault("CDK_DISABLE_CLI_TELEMETRY", "true")
 
 from tests.support.synth import Synthesized, synthesize  # noqa: E402
-from tests.support.local_server import local_endpoint  # noqa: E402,F401  (session-wide local-mode server)
+from tests.support.local_server import keyed_local_endpoint, local_endpoint  # noqa: E402,F401  (session-wide servers)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ process is killed under load: Ray Serve replaces the replica and the endpoint an
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import threading
 import time
@@ -14,20 +13,15 @@ import pytest
 import requests
 
 from tests.serving.conftest import assert_serving
-from tests.support.local_server import start_local_server
 
 pytestmark = pytest.mark.serving
 RECOVERY_LIMIT_S = 60
 RESTART_UNDER_LOAD_S = 20
 
 
-@pytest.fixture(scope="module")
-def keyed_server():
-    server = start_local_server(api_key=secrets.token_urlsafe(24))  # generated per run, never stored
-    try:
-        yield server
-    finally:
-        server.stop()
+@pytest.fixture
+def keyed_server(keyed_local_endpoint):
+    return keyed_local_endpoint
 
 
 @pytest.mark.parametrize("header", [None, "Bearer wrong-key", "Basic dXNlcjpwYXNz", "Bearer "])

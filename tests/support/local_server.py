@@ -5,15 +5,16 @@
     server.model     -> the served model name;       server.api_key  -> key or None
     server.stop()
 
-`local_endpoint` (session scope, registered in tests/conftest.py) is one shared server without an
-API key; tests that need their own (an API key, killing the engine) start one with
-`start_local_server` and stop it themselves.
+Two servers per session, both registered in tests/conftest.py: `local_endpoint` without an API key,
+and `keyed_local_endpoint` with one (its wrong-key paths, and the engine kill that it survives). A
+server start costs about a minute, so every test that needs one of the two shares it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -28,7 +29,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SERVING_PYTHON = ROOT / ".venv-serving" / "bin" / "python"
 READY_TIMEOUT_S = 300  # a cold machine imports torch + vLLM + Ray for the first time
-STOP_GRACE_S = 10
+STOP_GRACE_S = 3
 
 
 def free_port() -> int:
@@ -178,6 +179,16 @@ def wait_ready(server: LocalServer, timeout_s: float = READY_TIMEOUT_S) -> float
 def local_endpoint():
     """One local-mode server (no API key) shared by every test of the session."""
     server = start_local_server(api_key=None)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def keyed_local_endpoint():
+    """One local-mode server with an API key (generated per run, never stored), shared likewise."""
+    server = start_local_server(api_key=secrets.token_urlsafe(24))
     try:
         yield server
     finally:

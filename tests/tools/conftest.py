@@ -1,18 +1,15 @@
 """The endpoint the tools' end-to-end tests talk to: the real local-mode server.
 
 `tools_endpoint` is the session-wide `local_endpoint` (tests/support/local_server.py, no API key),
-shared with the serving tests so one model server runs per session. `keyed_endpoint` starts a second
-local-mode server with an API key, only for the tests of the wrong-key path.
+shared with the serving tests so one model server runs per session; `keyed_endpoint`, for the
+wrong-key path, is likewise the session's `keyed_local_endpoint`.
 """
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 
 import pytest
-
-from tests.support.local_server import start_local_server
 
 
 @dataclass(frozen=True)
@@ -27,15 +24,9 @@ def tools_endpoint(local_endpoint) -> ToolsEndpoint:
     return ToolsEndpoint(local_endpoint.base_url, local_endpoint.model, local_endpoint.api_key)
 
 
-@pytest.fixture(scope="module")
-def keyed_endpoint(tmp_path_factory) -> ToolsEndpoint:
-    key = secrets.token_urlsafe(16)  # generated per run; never stored
-    # Ray's own HTTP proxy: HAProxy binds fixed stats ports that the shared server already holds.
-    server = start_local_server(api_key=key, proxy="ray", log_dir=tmp_path_factory.mktemp("keyed-local-mode"))
-    try:
-        yield ToolsEndpoint(server.base_url, server.model, key)
-    finally:
-        server.stop()
+@pytest.fixture(scope="session")
+def keyed_endpoint(keyed_local_endpoint) -> ToolsEndpoint:
+    return ToolsEndpoint(keyed_local_endpoint.base_url, keyed_local_endpoint.model, keyed_local_endpoint.api_key)
 
 
 @pytest.fixture
