@@ -10,7 +10,7 @@ CDK := CDK_DISABLE_CLI_TELEMETRY=true npx --no-install cdk
 ENV ?= dev
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup setup-serving setup-vllm016 setup-webui setup-checkov setup-box synth dist test serve-local bench webui-local time-synth first-hour clean
+.PHONY: setup setup-serving setup-vllm016 setup-webui setup-checkov setup-box crds synth dist test serve-local bench webui-local time-synth first-hour clean
 
 ## setup: venv with the CDK app and test tools + the pinned CDK CLI (idempotent)
 setup: $(VENV)/.installed node_modules/.installed
@@ -71,13 +71,17 @@ $(VENV_CHECKOV)/.installed: k8s_charts/checkov/requirements.txt k8s_charts/check
 setup-box:
 	bash tests/cluster_box/setup_system.sh
 
+## crds: the pinned upstream CRDs the tests validate against, sha256-checked, into .cache/crds/ (no-op if CRDS_DIR, .cache/crds or ../shared/crds holds a valid set)
+crds:
+	$(PY) scripts/fetch_crds.py --if-needed
+
 ## synth: every stack to cdk.out/ and plain Kubernetes manifests to dist/ (offline, no credentials)
 synth: setup
 	$(CDK) synth --quiet --no-notices -c env=$(ENV)
 	$(VENV)/bin/python -m k8s_charts.write_dist --env $(ENV) --out dist
 
 ## test: the whole offline suite (synthesis, manifests, serving on the CPU, tools, browser)
-test: setup setup-serving setup-vllm016 setup-webui setup-checkov setup-box
+test: setup setup-serving setup-vllm016 setup-webui setup-checkov setup-box crds
 ifeq ($(LOCAL_MODE),yes)
 	$(VENV)/bin/python -m pytest
 else

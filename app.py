@@ -14,8 +14,9 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from config.environments import PIPELINE, ConfigError, all_environments, load_config, validate_pipeline
+from config.project import PIPELINE_STACK_NAME
 from stacks import build_environment
-from stacks.pipeline_stack import PIPELINE_STACK_NAME, PipelineStack
+from stacks.pipeline_stack import PipelineStack
 
 CONTEXT_KEYS = ("env", "account", "region", "accelerator_preset", "model_id", "kubernetes_version",
                 "endpoint_public_cidrs", "admin_role_arns", "availability_zones")

@@ -3,8 +3,9 @@
 CloudFormation reports a deploy complete once the manifests are applied; the first replica still has
 to go through every phase below. The smoke test waits this long for the RayService to become Ready
 (tools/smoke/pipeline_step.py, via stacks/pipeline_stack.py), and KubeRay's
-`ray.io/initializing-timeout` on the RayService is the same figure (`initializing_timeout(preset)`,
-k8s_charts/vllm_chart.py), so neither gives up before the other.
+`ray.io/initializing-timeout` on the RayService is the same figure (`ColdStartBudget.initializing_timeout`,
+k8s_charts/vllm_chart.py), so neither gives up before the other. Both read it from the environment's
+worker shape (config/worker_shape.py), which computes it once.
 
 The figures are ESTIMATES, not measurements on this platform (no account here); each names its basis.
 A later issue refines them from real first deploys -- change them here, nowhere else.
@@ -68,6 +69,16 @@ class ColdStartBudget:
         """The deadline: expected time with the margin, rounded up to whole 5-minute steps."""
         return math.ceil(self.expected_seconds * MARGIN / ROUND_TO_S) * ROUND_TO_S
 
+    @property
+    def initializing_timeout(self) -> str:
+        """The `ray.io/initializing-timeout` value (Go duration): KubeRay gives up at the same deadline."""
+        return f"{self.budget_seconds // 60}m"
+
+    @property
+    def smoke_step_timeout_minutes(self) -> int:
+        """The pipeline's smoke step: the Ready deadline plus the check run (STEP_OVERHEAD_SECONDS)."""
+        return math.ceil((self.budget_seconds + STEP_OVERHEAD_SECONDS) / 60)
+
     def describe(self) -> str:
         parts = ", ".join(f"{p.name} {p.seconds // 60} min" for p in self.phases)
         return f"{self.instance_type}: {parts}; budget {self.budget_seconds // 60} min (x{MARGIN})"
@@ -98,7 +109,7 @@ def ready_deadline_seconds(preset: AcceleratorPreset) -> int:
 
 def initializing_timeout(preset: AcceleratorPreset) -> str:
     """The `ray.io/initializing-timeout` value (Go duration) for this preset's RayService."""
-    return f"{cold_start_budget(preset).budget_seconds // 60}m"
+    return cold_start_budget(preset).initializing_timeout
 
 
 # Once Ready, the smoke Job waits at most this long for the API to list the model and answer.
@@ -108,4 +119,4 @@ STEP_OVERHEAD_SECONDS = 15 * 60 + 300
 
 
 def smoke_step_timeout_minutes(preset: AcceleratorPreset) -> int:
-    return math.ceil((ready_deadline_seconds(preset) + STEP_OVERHEAD_SECONDS) / 60)
+    return cold_start_budget(preset).smoke_step_timeout_minutes

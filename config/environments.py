@@ -10,10 +10,14 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Mapping
 
-from config.presets import AcceleratorPreset, PresetError, resolve_preset
+from config import project
+from config.presets import DEFAULT_PRESET, AcceleratorPreset, PresetError, resolve_preset
+from config.project import PLATFORM_NAME, default_cluster_name
 from config.versions import DEFAULT_KUBERNETES_VERSION, KUBECTL_LAYER_MODULES
+from config.worker_shape import WorkerShape, derive_worker_shape
 
 # Regions that offer inf2 instances (EC2 instance-type offerings, checked 2026-11).
 INF2_REGIONS = frozenset({
@@ -47,7 +51,7 @@ class EnvironmentConfig:
     region: str
     availability_zones: tuple[str, ...]
     account: str | None = None  # None: environment-agnostic account (the deploying credentials')
-    cluster_name: str = "llama3-inf2"
+    cluster_name: str = default_cluster_name()
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
     vpc_cidr: str = "10.1.0.0/16"
     # The blueprint's secondary range: pods get IPs from 100.64.0.0/16 (VPC CNI custom networking),
@@ -63,7 +67,7 @@ class EnvironmentConfig:
     # Here for the same reason: a CIDR given only as `-c endpoint_public_cidrs=` is removed by the next
     # deploy without it and by every pipeline deploy.
     endpoint_public_cidrs: tuple[str, ...] = ()
-    accelerator_preset: str = "inf2.8xlarge"
+    accelerator_preset: str = DEFAULT_PRESET
     preset_overrides: Mapping[str, Any] = field(default_factory=dict)
     model_id: str = DEFAULT_MODEL_ID
     min_replicas: int = 1
@@ -77,13 +81,20 @@ class EnvironmentConfig:
     # Days CloudWatch keeps every log group the app creates (a value CloudWatch Logs accepts).
     log_retention_days: int = 30
 
-    @property
+    # Resolved once per config object (cached_property writes the instance's __dict__, which a frozen
+    # dataclass allows; dataclasses.replace makes a new object, so a changed field is never stale).
+    @cached_property
     def preset(self) -> AcceleratorPreset:
         return resolve_preset(self.accelerator_preset, dict(self.preset_overrides))
 
+    @cached_property
+    def worker_shape(self) -> WorkerShape:
+        """The worker every consumer sizes from (NodePools, RayService, serve args, cost, cold start)."""
+        return derive_worker_shape(self.preset, self.min_replicas, self.max_replicas)
+
     @property
     def stack_prefix(self) -> str:
-        return f"Llama3Inf2-{self.name}"
+        return project.stack_prefix(self.name)
 
 
 # The admin role name the shipped environments use: replace it (or list ARNs) with your admins' role.
@@ -94,7 +105,7 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         name="dev",
         region="us-east-1",
         availability_zones=("us-east-1a", "us-east-1b", "us-east-1c"),
-        cluster_name="llama3-inf2-dev",
+        cluster_name=default_cluster_name("dev"),
         # The role your platform admins assume in the dev account (a name: resolved in that account).
         # EKS refuses an access entry for a role that does not exist, naming it, at deploy time.
         admin_role_arns=(DEFAULT_ADMIN_ROLE_NAME,),
@@ -104,7 +115,7 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         name="prod",
         region="us-west-2",
         availability_zones=("us-west-2a", "us-west-2b", "us-west-2c"),
-        cluster_name="llama3-inf2-prod",
+        cluster_name=default_cluster_name("prod"),
         vpc_cidr="10.2.0.0/16",
         admin_role_arns=(DEFAULT_ADMIN_ROLE_NAME,),
         accelerator_preset="inf2.48xlarge",
@@ -119,7 +130,7 @@ DEFAULT_ENV = "dev"
 # Pipeline source; fill in before `cdk deploy` of the pipeline stack (see README).
 PIPELINE = PipelineConfig(
     connection_arn="arn:aws:codeconnections:us-east-1:111111111111:connection/00000000-0000-0000-0000-000000000000",
-    repository="example-org/llama3-inf2-platform",
+    repository=f"example-org/{PLATFORM_NAME}",
     # The pipeline's (tooling) account. CodePipeline's cross-region support needs an explicit one;
     # environments without an account of their own are deployed into this one.
     account="111111111111",
@@ -198,6 +209,8 @@ def validate(cfg: EnvironmentConfig) -> EnvironmentConfig:
         raise ConfigError(
             f"min_replicas/max_replicas: need 1 <= min_replicas <= max_replicas, got {cfg.min_replicas}/{cfg.max_replicas}"
         )
+    # Derived here, once the replica bounds are known good: every loaded config carries its worker shape.
+    cfg.worker_shape  # noqa: B018
     if cfg.core_nodes < 2:
         raise ConfigError("core_nodes: use at least 2 core nodes (system pods and the Ray head need room)")
     if not cfg.model_id or " " in cfg.model_id:
@@ -260,11 +273,9 @@ def load_config(context: Mapping[str, Any] | None = None) -> EnvironmentConfig:
     name = context.get("env") or DEFAULT_ENV
     if name not in ENVIRONMENTS:
         raise ConfigError(f"env: unknown environment {name!r}; allowed: {sorted(ENVIRONMENTS)}")
-    cfg = ENVIRONMENTS[name]
     changes = {key: parse(str(context[key])) for key, parse in _OVERRIDES.items() if context.get(key) not in (None, "")}
-    if changes:
-        cfg = replace(cfg, **changes)
-    return validate(cfg)
+    # Always a fresh object: the preset and worker shape resolve against the presets as they are now.
+    return validate(replace(ENVIRONMENTS[name], **changes))
 
 
 def all_environments() -> list[EnvironmentConfig]:

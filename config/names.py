@@ -1,7 +1,10 @@
 """Names and ports shared by the CDK stacks, the cdk8s charts, the serving app and the tools.
 
-Defined once here; everything else imports them.
+Defined once here; everything else imports them. Names that carry the project's slug derive from
+config/project.py.
 """
+
+from config.project import PROJECT_SLUG
 
 # Namespaces
 VLLM_NAMESPACE = "vllm"
@@ -9,9 +12,12 @@ WEBUI_NAMESPACE = "openai-webui"
 KARPENTER_NAMESPACE = "kube-system"
 KUBERAY_NAMESPACE = "kuberay-operator"
 NEURON_NAMESPACE = "kube-system"
+# Created by the amazon-cloudwatch-observability add-on; the serving metrics agent runs there too, and
+# it is the one namespace the serving NetworkPolicy lets scrape the Ray pods' metrics port.
+CLOUDWATCH_NAMESPACE = "amazon-cloudwatch"
 
 # RayService and its Services (KubeRay derives the serve Service name from the RayService name)
-RAYSERVICE_NAME = "vllm-llama3-inf2"
+RAYSERVICE_NAME = f"vllm-{PROJECT_SLUG}"
 SERVE_SERVICE_NAME = f"{RAYSERVICE_NAME}-serve-svc"
 # The head Service KubeRay creates for a RayService (Ray dashboard, GCS, client ports)
 RAY_HEAD_SERVICE_NAME = f"{RAYSERVICE_NAME}-head-svc"
@@ -26,14 +32,28 @@ RAY_METRICS_PORT = 8080
 WEBUI_PORT = 8080
 WEBUI_SERVICE_PORT = 80
 
+# URLs of the serve endpoint. In the cluster: the serve Service's DNS name (Open WebUI, the smoke Job).
+SERVE_URL_IN_CLUSTER = f"http://{SERVE_SERVICE_NAME}.{VLLM_NAMESPACE}.svc.cluster.local:{SERVE_PORT}/v1"
+# On the user's machine: local mode (`make serve-local`) and `kubectl port-forward` both listen here.
+LOCALHOST = "127.0.0.1"
+
+
+def local_url(port: int) -> str:
+    return f"http://{LOCALHOST}:{port}"
+
+
+LOCAL_SERVE_URL = f"{local_url(SERVE_PORT)}/v1"
+
 # Node labels the Karpenter NodePools set and the charts select on
-NODE_ROLE_LABEL = "platform.llama3-inf2/role"  # "core" | "inference"
+NODE_ROLE_LABEL = f"platform.{PROJECT_SLUG}/role"  # "core" | "inference"
 CORE_NODE_ROLE = "core"
 INFERENCE_NODE_ROLE = "inference"  # set by the inferentia-inf2 and trainium-trn1 NodePools
 NODEPOOL_LABEL = "karpenter.sh/nodepool"
 NODEPOOL_DEFAULT = "default"
 NODEPOOL_INF2 = "inferentia-inf2"
 NODEPOOL_TRN1 = "trainium-trn1"
+# The NodePool of each accelerator family (AcceleratorPreset.family), in the order they are installed.
+NODEPOOL_BY_FAMILY = {"inf2": NODEPOOL_INF2, "trn1": NODEPOOL_TRN1}
 NEURON_TAINT_KEY = "aws.amazon.com/neuron"
 NEURON_RESOURCE = "aws.amazon.com/neuron"
 NEURON_CORE_RESOURCE = "aws.amazon.com/neuroncore"

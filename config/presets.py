@@ -7,12 +7,29 @@ switching instance type is one config value (`accelerator_preset`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from config.node_fit import (
     INSTANCE_TYPES, KARPENTER_MODEL_VERSION, NodeEstimate, Requests, estimate, parse_cpu_m, parse_memory_mib,
     pod_requests,
 )
+
+
+# On-demand Linux price in USD per instance-hour, region us-east-1: what tools/bench prices tokens with.
+# Source: AWS EC2 On-Demand pricing page (aws.amazon.com/ec2/pricing/on-demand/), figures as given in
+# the project's issue 5, recorded 2026-11-26 (not re-read online from this machine). Other regions
+# differ; pass --price-per-hour to the benchmark to use your own (e.g. a Savings Plan rate).
+PRICES_AS_OF = "2026-11-26"
+PRICES_REGION = "us-east-1"
+PRICES_SOURCE = "AWS EC2 On-Demand pricing (Linux), https://aws.amazon.com/ec2/pricing/on-demand/"
+
+
+@dataclass(frozen=True)
+class Price:
+    usd_per_hour: float
+    region: str = PRICES_REGION
+    as_of: str = PRICES_AS_OF
+    source: str = PRICES_SOURCE
 
 
 @dataclass(frozen=True)
@@ -33,6 +50,8 @@ class AcceleratorPreset:
     # (check_engine_fit) but adds a context-encoding bucket to every cold compile.
     max_model_len: int = 4096
     max_num_seqs: int = 8
+    # Required, so a preset without a price cannot be written (keyword-only: it follows the defaults).
+    price: Price = field(kw_only=True)
 
     @property
     def vcpus(self) -> int:
@@ -59,11 +78,6 @@ class AcceleratorPreset:
         """vLLM replicas (Ray Serve replicas) one worker pod on this instance hosts."""
         return self.neuron_cores // self.tensor_parallel_size
 
-    @property
-    def neuron_core_resource(self) -> int:
-        """The `neuron_cores` Ray custom resource a worker pod declares."""
-        return self.neuron_cores
-
 
 # inf2: 1 Inferentia2 device = 2 NeuronCores, 32 GiB HBM. trn1: 1 Trainium device = 2 NeuronCores.
 # Llama-3-8B has 32 attention heads / 8 KV heads: TP 2, 8 or 32 split them evenly.
@@ -82,19 +96,20 @@ PRESETS: dict[str, AcceleratorPreset] = {
     p.instance_type: p
     for p in (
         AcceleratorPreset("inf2.xlarge", "inf2", 1, 2, worker_cpu=2, worker_memory_gib=12,
-                          tensor_parallel_size=2, max_model_len=4096, max_num_seqs=4),
+                          tensor_parallel_size=2, max_model_len=4096, max_num_seqs=4, price=Price(0.758)),
         AcceleratorPreset("inf2.8xlarge", "inf2", 1, 2, worker_cpu=30, worker_memory_gib=113,
-                          tensor_parallel_size=2),
+                          tensor_parallel_size=2, price=Price(1.97)),
         AcceleratorPreset("inf2.24xlarge", "inf2", 6, 12, worker_cpu=94, worker_memory_gib=345,
-                          tensor_parallel_size=4),
+                          tensor_parallel_size=4, price=Price(6.49)),
         AcceleratorPreset("inf2.48xlarge", "inf2", 12, 24, worker_cpu=190, worker_memory_gib=700,
-                          tensor_parallel_size=8),
+                          tensor_parallel_size=8, price=Price(12.981)),
         AcceleratorPreset("trn1.2xlarge", "trn1", 1, 2, worker_cpu=6, worker_memory_gib=26,
-                          tensor_parallel_size=2),
+                          tensor_parallel_size=2, price=Price(1.34)),
         AcceleratorPreset("trn1.32xlarge", "trn1", 16, 32, worker_cpu=126, worker_memory_gib=468,
-                          tensor_parallel_size=8),
+                          tensor_parallel_size=8, price=Price(21.50)),
     )
 }
+# What an environment runs unless it names another preset (config/environments.py).
 DEFAULT_PRESET = "inf2.8xlarge"
 
 # Room the presets leave in Karpenter's estimate beyond the worker pod: a DaemonSet a little larger after
@@ -239,7 +254,8 @@ def resolve_preset(name: str, overrides: dict | None = None) -> AcceleratorPrese
         raise PresetError(f"accelerator_preset: unknown preset {name!r}; allowed: {sorted(PRESETS)}")
     preset = PRESETS[name]
     if overrides:
-        allowed = set(AcceleratorPreset.__dataclass_fields__) - {"instance_type", "family"}
+        # The instance's facts and its price are not configurable, only how the worker uses it.
+        allowed = set(AcceleratorPreset.__dataclass_fields__) - {"instance_type", "family", "price"}
         unknown = set(overrides) - allowed
         if unknown:
             raise PresetError(

@@ -18,7 +18,7 @@ DEFAULT_KUBERNETES_VERSION = "1.34"
 
 # --- Helm charts (repository, chart, version) ----------------------------------------------------
 KARPENTER_CHART_REPO = "oci://public.ecr.aws/karpenter/karpenter"
-KARPENTER_VERSION = "1.14.1"  # matches ../shared/crds (karpenter.sh v1 CRDs at v1.14.1)
+KARPENTER_VERSION = "1.14.1"  # `make crds` fetches its CRDs (scripts/fetch_crds.py, sums in scripts/crds.sha256)
 # CRDs ship as their own chart so `helm upgrade` updates them too (Helm never upgrades crds/ folders).
 KARPENTER_CRD_CHART_REPO = "oci://public.ecr.aws/karpenter/karpenter-crd"
 
@@ -39,7 +39,7 @@ NEURON_KUBE_SCHEDULER_TAGS = {
 }
 
 KUBERAY_CHART_REPO = "https://ray-project.github.io/kuberay-helm/"
-KUBERAY_VERSION = "1.7.0"  # matches ../shared/crds (ray.io v1 CRDs at v1.7.0)
+KUBERAY_VERSION = "1.7.0"  # `make crds` fetches its CRDs (scripts/fetch_crds.py, sums in scripts/crds.sha256)
 
 # --- Nodes -----------------------------------------------------------------------------------------
 # Pinned AL2023 AMI alias for Karpenter's EC2NodeClass. Never "@latest": an unpinned AMI update once

@@ -1,11 +1,7 @@
-"""Open WebUI settings shared by the Kubernetes chart and the local browser test (one place)."""
+"""Open WebUI settings shared by the Kubernetes chart and the local browser test (one place).
 
-from config.names import SERVE_PORT, SERVE_SERVICE_NAME, VLLM_NAMESPACE
-
-
-def openai_base_url_in_cluster() -> str:
-    return f"http://{SERVE_SERVICE_NAME}.{VLLM_NAMESPACE}.svc.cluster.local:{SERVE_PORT}/v1"
-
+The endpoint differs: the chart gives config/names.py SERVE_URL_IN_CLUSTER, `make webui-local` local mode.
+"""
 
 # Environment both the chart's Deployment and `make webui-local` give Open WebUI. Why each one:
 #  OFFLINE_MODE: no model hub, no update checks.

@@ -13,10 +13,9 @@ from typing import Any
 import cdk8s
 from constructs import Construct
 
+from config.project import MANAGED_BY_LABELS
 from config.secrets import CLUSTER_SECRET_STORE, SECRET_REFRESH_INTERVAL
 from config.versions import EXTERNAL_SECRETS_API_VERSION
-
-MANAGED_BY = {"app.kubernetes.io/managed-by": "llama3-inf2-platform"}
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ def cluster_secret_store(scope: Construct, region: str, namespaces: list[str]) -
     store = cdk8s.ApiObject(
         scope, "cluster-secret-store",
         api_version=EXTERNAL_SECRETS_API_VERSION, kind="ClusterSecretStore",
-        metadata=cdk8s.ApiObjectMetadata(name=CLUSTER_SECRET_STORE, labels=MANAGED_BY),
+        metadata=cdk8s.ApiObjectMetadata(name=CLUSTER_SECRET_STORE, labels=MANAGED_BY_LABELS),
     )
     spec: dict[str, Any] = {
         # Only these namespaces may reference the store.
@@ -48,7 +47,7 @@ def external_secret(scope: Construct, sync: SecretSync) -> cdk8s.ApiObject:
     obj = cdk8s.ApiObject(
         scope, f"external-secret-{sync.namespace}-{sync.k8s_secret}",
         api_version=EXTERNAL_SECRETS_API_VERSION, kind="ExternalSecret",
-        metadata=cdk8s.ApiObjectMetadata(name=sync.k8s_secret, namespace=sync.namespace, labels=MANAGED_BY),
+        metadata=cdk8s.ApiObjectMetadata(name=sync.k8s_secret, namespace=sync.namespace, labels=MANAGED_BY_LABELS),
     )
     spec = {
         "refreshInterval": SECRET_REFRESH_INTERVAL,

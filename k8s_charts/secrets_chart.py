@@ -6,6 +6,7 @@ import cdk8s
 from constructs import Construct
 
 from config import names
+from config.project import PART_OF_LABELS
 from config.secrets import (
     API_KEY_ENV, API_KEY_SECRET, HF_TOKEN_KEY, HF_TOKEN_SECRET, WEBUI_SECRET, WEBUI_SECRET_KEY,
 )
@@ -29,7 +30,7 @@ class SecretsChart(cdk8s.Chart):
     """Needs the External Secrets Operator CRDs and the two namespaces (apply after the other charts)."""
 
     def __init__(self, scope: Construct, id: str, inputs: ChartInputs) -> None:
-        super().__init__(scope, id, labels={"app.kubernetes.io/part-of": "llama3-inf2"})
+        super().__init__(scope, id, labels=dict(PART_OF_LABELS))
         cluster_secret_store(self, inputs.cfg.region, [names.VLLM_NAMESPACE, names.WEBUI_NAMESPACE])
         for sync in secret_syncs(inputs):
             external_secret(self, sync)

@@ -10,7 +10,6 @@ together. The args and the `deployments` block both come from the serving app's 
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from dataclasses import fields
 from typing import Any
@@ -20,6 +19,7 @@ import yaml
 from config.environments import ConfigError, EnvironmentConfig
 from config.names import SERVE_PORT
 from config.presets import AcceleratorPreset
+from config.project import CACHE_DIR
 from config.secrets import API_KEY_ENV
 from config.versions import NEURON_VLLM_IMAGE
 # The serving app's own names and builder (pure Python, no vLLM/Ray import): one definition for both sides.
@@ -33,7 +33,7 @@ SERVE_HOST = "0.0.0.0"
 
 # Node-local cache of the worker (see vllm_chart.py): Hugging Face downloads and Neuron-compiled
 # artifacts, so a restarted worker neither downloads nor recompiles for tens of minutes.
-CACHE_MOUNT = "/var/cache/llama3-inf2"
+CACHE_MOUNT = CACHE_DIR
 HF_HOME = f"{CACHE_MOUNT}/huggingface"
 ARTIFACTS_MOUNT = f"{CACHE_MOUNT}/neuron"
 
@@ -49,15 +49,10 @@ def compiled_artifacts_dir(model_id: str, preset: AcceleratorPreset) -> str:
     return f"{ARTIFACTS_MOUNT}/{slug}-{shape}-{sdk}"
 
 
-def worker_pods(cfg: EnvironmentConfig) -> tuple[int, int]:
-    """(min, max) worker pods: one pod per node hosts preset.replicas_per_node Serve replicas."""
-    per_node = cfg.preset.replicas_per_node
-    return math.ceil(cfg.min_replicas / per_node), math.ceil(cfg.max_replicas / per_node)
-
-
 def serve_row(cfg: EnvironmentConfig) -> ServeRow:
     """This environment's row of the serving app's builder."""
-    p = cfg.preset
+    shape = cfg.worker_shape
+    p = shape.preset
     return ServeRow(
         model=cfg.model_id,
         served_model_name=cfg.model_id,
@@ -68,7 +63,7 @@ def serve_row(cfg: EnvironmentConfig) -> ServeRow:
         min_replicas=cfg.min_replicas,
         max_replicas=cfg.max_replicas,
         # Each replica gets its share of the worker pod's CPUs (tokenization, sampling, HTTP).
-        num_cpus=float(p.worker_cpu // p.replicas_per_node),
+        num_cpus=float(shape.replica_cpus),
         compiled_artifacts_dir=compiled_artifacts_dir(cfg.model_id, p),
         tool_call_parser=TOOL_CALL_PARSER,
         api_key_env=API_KEY_ENV,
@@ -81,7 +76,7 @@ def serve_args(cfg: EnvironmentConfig) -> dict[str, Any]:
     try:
         return app_args(serve_row(cfg))
     except SettingsError as exc:
-        raise ConfigError(f"serving args for {cfg.name}/{cfg.preset.instance_type}: {exc}") from None
+        raise ConfigError(f"serving args for {cfg.name}/{cfg.worker_shape.instance_type}: {exc}") from None
 
 
 def serve_config(cfg: EnvironmentConfig) -> dict[str, Any]:

@@ -9,8 +9,8 @@ import cdk8s_plus_27 as kplus
 from constructs import Construct
 
 from config import names
-from config.cold_start import initializing_timeout
 from config.presets import CACHE_INIT_CPU, CACHE_INIT_MEMORY
+from config.project import PART_OF_LABELS
 from config.secrets import API_KEY_ENV, API_KEY_SECRET, HF_TOKEN_KEY, HF_TOKEN_SECRET
 from config.versions import RAY_VERSION
 from k8s_charts import rayservice as rs
@@ -18,11 +18,9 @@ from k8s_charts.inputs import ChartInputs
 from k8s_charts.network_policies import ray_network_policies
 from serving.deployment import NEURON_CORES_RESOURCE
 from serving.settings import RAY_SERVE_ENV
-from k8s_charts.serve_config import (
-    ARTIFACTS_MOUNT, CACHE_MOUNT, HF_HOME, serve_config_yaml, worker_pods,
-)
+from k8s_charts.serve_config import ARTIFACTS_MOUNT, CACHE_MOUNT, HF_HOME, serve_config_yaml
 
-APP_LABELS = {"app.kubernetes.io/name": names.RAYSERVICE_NAME, "app.kubernetes.io/part-of": "llama3-inf2"}
+APP_LABELS = {"app.kubernetes.io/name": names.RAYSERVICE_NAME, **PART_OF_LABELS}
 WORKER_GROUP = "neuron-group"
 # The head runs GCS, the dashboard, the Serve controller and an HTTP proxy -- no model (num-cpus 0).
 # Requests equal limits (Guaranteed QoS) so the head is the last pod evicted from a core node.
@@ -38,8 +36,8 @@ HEAD_PORTS = (
     ("gcs", names.RAY_GCS_PORT), ("dashboard", names.RAY_DASHBOARD_PORT), ("client", names.RAY_CLIENT_PORT),
     ("serve", names.SERVE_PORT), ("metrics", names.RAY_METRICS_PORT),
 )
-# Node-local cache directory of the worker (see serve_config.CACHE_MOUNT).
-CACHE_HOST_PATH = "/var/cache/llama3-inf2"
+# Node-local cache directory of the worker: the same path on the node as in the container.
+CACHE_HOST_PATH = CACHE_MOUNT
 # The uid/gid the Ray containers run as: the serving image's USER (serving/Dockerfile), set explicitly
 # so the cache ownership below never depends on what the image says.
 RAY_UID = 1000
@@ -134,9 +132,9 @@ def head_template(inputs: ChartInputs) -> dict[str, Any]:
 
 
 def worker_template(inputs: ChartInputs) -> dict[str, Any]:
-    p = inputs.cfg.preset
-    pool = names.NODEPOOL_TRN1 if p.family == "trn1" else names.NODEPOOL_INF2
-    resources = {"cpu": str(p.worker_cpu), "memory": f"{p.worker_memory_gib}Gi", names.NEURON_RESOURCE: str(p.neuron_devices)}
+    shape = inputs.cfg.worker_shape
+    resources = {"cpu": str(shape.cpu), "memory": f"{shape.memory_gib}Gi",
+                 names.NEURON_RESOURCE: str(shape.neuron_devices)}
     container = {
         "name": "ray-worker",
         "image": inputs.serving_image,
@@ -162,7 +160,7 @@ def worker_template(inputs: ChartInputs) -> dict[str, Any]:
             "containers": [container],
             "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
             # One worker pod per node, on the preset's instance type from the Karpenter NodePool.
-            "nodeSelector": {names.NODEPOOL_LABEL: pool, "node.kubernetes.io/instance-type": p.instance_type},
+            "nodeSelector": {names.NODEPOOL_LABEL: shape.pool, "node.kubernetes.io/instance-type": shape.instance_type},
             "tolerations": [{"key": names.NEURON_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
             # Workers never call the Kubernetes API.
             "automountServiceAccountToken": False,
@@ -170,7 +168,7 @@ def worker_template(inputs: ChartInputs) -> dict[str, Any]:
             "terminationGracePeriodSeconds": 90,
             "volumes": [
                 # vLLM and Ray exchange tensors through shared memory; the default 64 MiB is far too small.
-                {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{max(2, p.worker_memory_gib // 4)}Gi"}},
+                {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{max(2, shape.memory_gib // 4)}Gi"}},
                 {"name": "ray-logs", "emptyDir": {}},
                 # Node-local, so a restarted worker on the same node reuses downloaded weights and
                 # Neuron-compiled artifacts; a brand-new node compiles once.
@@ -181,8 +179,7 @@ def worker_template(inputs: ChartInputs) -> dict[str, Any]:
 
 
 def rayservice_spec(inputs: ChartInputs) -> rs.RayServiceSpec:
-    cfg, p = inputs.cfg, inputs.cfg.preset
-    min_pods, max_pods = worker_pods(cfg)
+    cfg, shape = inputs.cfg, inputs.cfg.worker_shape
     return rs.RayServiceSpec(
         name=names.RAYSERVICE_NAME,
         namespace=names.VLLM_NAMESPACE,
@@ -190,7 +187,7 @@ def rayservice_spec(inputs: ChartInputs) -> rs.RayServiceSpec:
         serve_config_v2=serve_config_yaml(cfg),
         labels=dict(APP_LABELS),
         # KubeRay gives up after the cold-start budget, the same deadline the pipeline's smoke step waits.
-        annotations={rs.INITIALIZING_TIMEOUT_ANNOTATION: initializing_timeout(p)},
+        annotations={rs.INITIALIZING_TIMEOUT_ANNOTATION: shape.cold_start.initializing_timeout},
         head=rs.HeadGroup(
             pod_template=head_template(inputs),
             # num-cpus 0: no replica ever lands on the head; dashboard on all interfaces for KubeRay's
@@ -200,9 +197,9 @@ def rayservice_spec(inputs: ChartInputs) -> rs.RayServiceSpec:
         workers=(rs.WorkerGroup(
             group_name=WORKER_GROUP,
             pod_template=worker_template(inputs),
-            min_replicas=min_pods,
-            max_replicas=max_pods,
-            ray_start_params={"resources": rs.ray_resources_param({NEURON_CORES_RESOURCE: p.neuron_core_resource})},
+            min_replicas=shape.min_pods,
+            max_replicas=shape.max_pods,
+            ray_start_params={"resources": rs.ray_resources_param({NEURON_CORES_RESOURCE: shape.ray_neuron_cores})},
         ),),
         exclude_head_pod_from_serve_svc=not HEAD_SERVES_TRAFFIC,
         enable_in_tree_autoscaling=True,
@@ -224,10 +221,10 @@ def namespace(chart: cdk8s.Chart, name: str, labels: dict[str, str] | None = Non
 
 
 class VllmChart(cdk8s.Chart):
-    """Namespace `vllm`: RayService `vllm-llama3-inf2` and the NetworkPolicies around it."""
+    """Namespace `vllm`: the RayService (names.RAYSERVICE_NAME) and the NetworkPolicies around it."""
 
     def __init__(self, scope: Construct, id: str, inputs: ChartInputs) -> None:
-        super().__init__(scope, id, namespace=names.VLLM_NAMESPACE, labels={"app.kubernetes.io/part-of": "llama3-inf2"})
+        super().__init__(scope, id, namespace=names.VLLM_NAMESPACE, labels=dict(PART_OF_LABELS))
         # The workers mount a node-local hostPath cache, which the baseline Pod Security Standard
         # forbids, so nothing is enforced here; audit against baseline keeps other drift visible.
         self.namespace_obj = namespace(self, names.VLLM_NAMESPACE, {"pod-security.kubernetes.io/audit": "baseline"})

@@ -9,7 +9,8 @@ from constructs import Construct
 from config import names
 from config.secrets import API_KEY_ENV, API_KEY_SECRET, WEBUI_SECRET, WEBUI_SECRET_KEY
 from config.versions import OPEN_WEBUI_IMAGE
-from config.webui import COMMON_ENV, openai_base_url_in_cluster
+from config.project import PART_OF_LABELS
+from config.webui import COMMON_ENV
 from k8s_charts.inputs import ChartInputs, check_image
 from k8s_charts.network_policies import WEBUI_POD_LABELS, webui_network_policies
 from k8s_charts.vllm_chart import namespace
@@ -25,7 +26,7 @@ class WebUiChart(cdk8s.Chart):
     """Deployment + Service `open-webui` (80 -> 8080), its data PVC on gp3, NetworkPolicies."""
 
     def __init__(self, scope: Construct, id: str, inputs: ChartInputs) -> None:
-        super().__init__(scope, id, namespace=names.WEBUI_NAMESPACE, labels={"app.kubernetes.io/part-of": "llama3-inf2"})
+        super().__init__(scope, id, namespace=names.WEBUI_NAMESPACE, labels=dict(PART_OF_LABELS))
         check_image("OPEN_WEBUI_IMAGE", OPEN_WEBUI_IMAGE)
         # Open WebUI needs nothing privileged: enforce the restricted Pod Security Standard.
         self.namespace_obj = namespace(self, names.WEBUI_NAMESPACE, {"pod-security.kubernetes.io/enforce": "restricted"})
@@ -54,7 +55,7 @@ class WebUiChart(cdk8s.Chart):
         self.deployment.select(kplus.LabelSelector.of(labels=WEBUI_POD_LABELS))
         env = {k: kplus.EnvValue.from_value(v) for k, v in COMMON_ENV.items()}
         env.update({
-            "OPENAI_API_BASE_URLS": kplus.EnvValue.from_value(openai_base_url_in_cluster()),
+            "OPENAI_API_BASE_URLS": kplus.EnvValue.from_value(names.SERVE_URL_IN_CLUSTER),
             "OPENAI_API_KEYS": kplus.EnvValue.from_secret_value(
                 kplus.SecretValue(secret=kplus.Secret.from_secret_name(self, "api-key", API_KEY_SECRET), key=API_KEY_ENV)),
             # A fixed signing key keeps users logged in across restarts (otherwise generated per start).

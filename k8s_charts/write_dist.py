@@ -2,8 +2,9 @@
 
     python -m k8s_charts.write_dist --env dev --out dist [--image URI] [--ingress-namespace NS]
 
-Without --image, the serving image is the ECR repository `llama3-inf2-serving` of the environment's
-account, tagged with a hash of serving/ (build and push it with that tag, or pass --image).
+Without --image, the serving image is the project's ECR repository (config/project.py
+SERVING_REPOSITORY) in the environment's account, tagged with a hash of serving/ (build and push it
+with that tag, or pass --image).
 Files are numbered in apply order: namespaces and workloads first, then the ExternalSecrets.
 """
 
@@ -18,11 +19,11 @@ import cdk8s
 import yaml
 
 from config.environments import ConfigError, load_config
+from config.project import SERVING_REPOSITORY
 from k8s_charts.app import build_charts
 from k8s_charts.inputs import ChartInputs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SERVING_REPOSITORY = "llama3-inf2-serving"
 
 
 def serving_source_hash() -> str:

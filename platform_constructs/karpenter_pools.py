@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from config.environments import EnvironmentConfig
 from config.names import (
-    INFERENCE_NODE_ROLE, NEURON_RESOURCE, NEURON_TAINT_KEY, NODE_ROLE_LABEL, NODEPOOL_DEFAULT, NODEPOOL_INF2,
-    NODEPOOL_TRN1,
+    INFERENCE_NODE_ROLE, NEURON_RESOURCE, NEURON_TAINT_KEY, NODE_ROLE_LABEL, NODEPOOL_BY_FAMILY, NODEPOOL_DEFAULT,
 )
 from config.presets import PRESETS
+from config.project import PROJECT_SLUG, PROJECT_TAG
 from config.versions import AL2023_AMI_ALIAS
 from platform_constructs.tags import EKS_CLUSTER_NAME_TAG, KARPENTER_DISCOVERY_TAG
 
@@ -53,7 +53,7 @@ def ec2_node_class(name: str, cfg: EnvironmentConfig, *, root_gib: int, fast_roo
                 "httpTokens": "required",
                 "httpPutResponseHopLimit": 2,  # same as the core nodes: node agents in pods read IMDS
             },
-            "tags": {"project": "llama3-inf2", "environment": cfg.name},
+            "tags": {PROJECT_TAG: PROJECT_SLUG, "environment": cfg.name},
         },
     }
 
@@ -101,10 +101,10 @@ def _family_limits(family: str, cfg: EnvironmentConfig) -> dict:
     (config/node_fit.py, via the preset) bound both Karpenter's capacity estimate (memory minus the VM
     overhead) and what a booted node reports, so max_replicas nodes always fit the limits.
     """
-    preset = cfg.preset
-    sizes = [preset] if preset.family == family else [p for p in PRESETS.values() if p.family == family]
+    shape = cfg.worker_shape
+    sizes = [shape.preset] if shape.family == family else [p for p in PRESETS.values() if p.family == family]
     largest = max(sizes, key=lambda p: p.neuron_devices)
-    nodes = cfg.max_replicas
+    nodes = shape.max_nodes
     return {
         NEURON_RESOURCE: str(largest.neuron_devices * nodes),
         "cpu": str(largest.vcpus * nodes),
@@ -154,8 +154,5 @@ def node_classes(cfg: EnvironmentConfig) -> list[dict]:
 
 
 def node_pools(cfg: EnvironmentConfig) -> list[dict]:
-    return [
-        default_node_pool(cfg),
-        accelerator_node_pool(NODEPOOL_INF2, "inf2", cfg),
-        accelerator_node_pool(NODEPOOL_TRN1, "trn1", cfg),
-    ]
+    return [default_node_pool(cfg)] + [accelerator_node_pool(pool, family, cfg)
+                                       for family, pool in NODEPOOL_BY_FAMILY.items()]

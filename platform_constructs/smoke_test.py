@@ -24,7 +24,8 @@ from constructs import Construct
 
 from config.environments import EnvironmentConfig
 from config.cold_start import API_WAIT_SECONDS
-from config.names import RAYSERVICE_NAME, SERVE_PORT, SERVE_SERVICE_NAME, VLLM_NAMESPACE
+from config.names import RAYSERVICE_NAME, SERVE_URL_IN_CLUSTER, VLLM_NAMESPACE
+from config.project import SMOKE_TEST_GROUP
 from config.secrets import API_KEY_ENV, API_KEY_SECRET
 from config.versions import PYTHON_TOOLS_IMAGE
 from platform_constructs.nag import acknowledge
@@ -33,7 +34,7 @@ SMOKE_DIR = Path(__file__).resolve().parent.parent / "tools" / "smoke"
 CONFIGMAP = "smoke-test"
 # The Kubernetes group the function's access entry names and the Role below is bound to (EKS forbids
 # "system:" groups in access entries; this one means nothing outside the binding).
-KUBERNETES_GROUP = "llama3-inf2-smoke-test"
+KUBERNETES_GROUP = SMOKE_TEST_GROUP
 RBAC_NAME = "smoke-test"
 # Exactly the calls tools/smoke/runner.py makes, in the serving namespace only.
 RBAC_RULES = [
@@ -64,10 +65,6 @@ def rbac_manifests() -> list[dict]:
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": RBAC_NAME},
          "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": KUBERNETES_GROUP}]},
     ]
-
-
-def serve_base_url() -> str:
-    return f"http://{SERVE_SERVICE_NAME}.{VLLM_NAMESPACE}.svc.cluster.local:{SERVE_PORT}/v1"
 
 
 class SmokeTest(Construct):
@@ -104,7 +101,7 @@ class SmokeTest(Construct):
                 "API_WAIT_SECONDS": str(API_WAIT_SECONDS),
                 "CONFIGMAP": CONFIGMAP,
                 "IMAGE": PYTHON_TOOLS_IMAGE,
-                "BASE_URL": serve_base_url(),
+                "BASE_URL": SERVE_URL_IN_CLUSTER,
                 "MODEL": cfg.model_id,
                 "API_KEY_SECRET": API_KEY_SECRET,
                 "API_KEY_SECRET_KEY": API_KEY_ENV,

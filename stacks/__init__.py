@@ -11,6 +11,7 @@ from aws_cdk import Aspects, Environment, Stack, Tags
 from constructs import Construct
 
 from config.environments import PIPELINE, EnvironmentConfig
+from config.project import PROJECT_SLUG, PROJECT_TAG
 from platform_constructs.observability.retention import LambdaLogRetention
 from stacks.addons_stack import AddonsStack
 from stacks.cluster_stack import ClusterStack
@@ -48,7 +49,7 @@ def build_environment(scope: Construct, cfg: EnvironmentConfig) -> EnvironmentSt
     stacks = EnvironmentStacks(network=network, cluster=cluster, addons=addons, inference=inference,
                                observability=observability)
     for stack in (s for s in vars(stacks).values() if isinstance(s, Stack)):
-        Tags.of(stack).add("project", "llama3-inf2")
+        Tags.of(stack).add(PROJECT_TAG, PROJECT_SLUG)
         Tags.of(stack).add("environment", cfg.name)
         Aspects.of(stack).add(LambdaLogRetention(cfg.log_retention_days))
     return stacks

@@ -24,8 +24,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from config.cold_start import ready_deadline_seconds, smoke_step_timeout_minutes
 from config.environments import ConfigError, EnvironmentConfig, PipelineConfig
+from config.project import PIPELINE_NAME
 from config.versions import CDK_ASSETS_VERSION
 from platform_constructs.nag import _nag_form as nag_form
 from platform_constructs.nag import acknowledge
@@ -33,8 +33,6 @@ from platform_constructs.observability.retention import LambdaLogRetention
 from platform_constructs.smoke_test import function_name_for
 from stacks import build_environment
 
-PIPELINE_NAME = "llama3-inf2-platform"
-PIPELINE_STACK_NAME = "Llama3Inf2-Pipeline"
 # The synth step runs the whole offline suite on CodeBuild's Ubuntu 22.04 image (aws/codebuild/
 # standard:7.0), chosen over a custom image so nothing of ours needs building or patching first:
 #  - Python 3.11 and Node.js 22 through runtime-versions (both offered on standard:7.0, see the CodeBuild
@@ -162,11 +160,11 @@ class PipelineStack(Stack):
                 commands=[f"bash {SMOKE_SCRIPT}"],
                 # Wait for the first replica as long as the preset's cold-start budget says, then check.
                 env={"SMOKE_FUNCTION": smoke_function_arn(cfg, pipeline_account), "SMOKE_REGION": cfg.region,
-                     "SMOKE_READY_DEADLINE_SECONDS": str(ready_deadline_seconds(cfg.preset))},
+                     "SMOKE_READY_DEADLINE_SECONDS": str(cfg.worker_shape.cold_start.budget_seconds)},
                 role_policy_statements=[iam.PolicyStatement(
                     actions=["lambda:InvokeFunction"], resources=[smoke_function_arn(cfg, pipeline_account)],
                 )],
-                timeout=Duration.minutes(smoke_step_timeout_minutes(cfg.preset)),
+                timeout=Duration.minutes(cfg.worker_shape.cold_start.smoke_step_timeout_minutes),
             )
             pre = []
             if cfg.name == "prod":

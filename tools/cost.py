@@ -1,37 +1,24 @@
 """Cost per token from a measured throughput and the on-demand price of the instances serving it.
 
-The price table is kept here and nowhere else.
+The prices are a field of each accelerator preset (config/presets.py), so every preset has one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from config.presets import PRESETS
+from config.presets import PRESETS, Price
 
-# On-demand Linux price in USD per instance-hour, region us-east-1.
-# Source: AWS EC2 On-Demand pricing page (aws.amazon.com/ec2/pricing/on-demand/), figures as given in
-# the project's issue 5, recorded 2026-11-26 (not re-read online from this machine). Other regions
-# differ; pass --price-per-hour to the benchmark to use your own (e.g. a Savings Plan rate).
-PRICES_AS_OF = "2026-11-26"
-PRICES_REGION = "us-east-1"
-PRICES_SOURCE = "AWS EC2 On-Demand pricing (Linux), https://aws.amazon.com/ec2/pricing/on-demand/"
-ON_DEMAND_USD_PER_HOUR = {
-    "inf2.xlarge": 0.758,
-    "inf2.8xlarge": 1.97,
-    "inf2.24xlarge": 6.49,
-    "inf2.48xlarge": 12.981,
-    "trn1.2xlarge": 1.34,
-    "trn1.32xlarge": 21.50,
-}
-assert set(ON_DEMAND_USD_PER_HOUR) == set(PRESETS), "every accelerator preset needs a price, and only those"
+
+def price_of(preset: str) -> Price:
+    if preset not in PRESETS:
+        raise ValueError(f"--preset: no price for {preset!r}; known: {sorted(PRESETS)} "
+                         f"(or give --price-per-hour)")
+    return PRESETS[preset].price
 
 
 def hourly_price(preset: str) -> float:
-    if preset not in ON_DEMAND_USD_PER_HOUR:
-        raise ValueError(f"--preset: no price for {preset!r}; known: {sorted(ON_DEMAND_USD_PER_HOUR)} "
-                         f"(or give --price-per-hour)")
-    return ON_DEMAND_USD_PER_HOUR[preset]
+    return price_of(preset).usd_per_hour
 
 
 def usd_per_million_output_tokens(output_tokens_per_s: float, usd_per_hour: float, instances: int = 1) -> float | None:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import openai
 
-from config.names import SERVE_PORT
+from config.names import LOCAL_SERVE_URL
 
 # Local mode (`make serve-local`) and a `kubectl port-forward` of the serve Service both answer here.
-DEFAULT_BASE_URL = f"http://127.0.0.1:{SERVE_PORT}/v1"
+DEFAULT_BASE_URL = LOCAL_SERVE_URL
 # vLLM's convention for "no key configured"; the SDK refuses an empty key.
 PLACEHOLDER_API_KEY = "EMPTY"
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 from config.environments import ConfigError, EnvironmentConfig, load_config
 from config.names import (
-    CLOUDWATCH_DASHBOARD_SUFFIX, RAY_DASHBOARD_PORT, RAY_HEAD_SERVICE_NAME, RAYSERVICE_NAME, SERVE_PORT,
-    SERVE_SERVICE_NAME, VLLM_NAMESPACE, WEBUI_NAMESPACE, WEBUI_PORT, WEBUI_SERVICE_NAME, WEBUI_SERVICE_PORT,
+    CLOUDWATCH_DASHBOARD_SUFFIX, LOCAL_SERVE_URL, RAY_DASHBOARD_PORT, RAY_HEAD_SERVICE_NAME, RAYSERVICE_NAME,
+    SERVE_PORT, SERVE_SERVICE_NAME, VLLM_NAMESPACE, WEBUI_NAMESPACE, WEBUI_PORT, WEBUI_SERVICE_NAME,
+    WEBUI_SERVICE_PORT, local_url,
 )
 from config.secrets import api_key_secret_name
 
@@ -30,7 +31,7 @@ class Step:
 def first_hour_steps(*, env_name: str, region: str, cluster_name: str, dashboard_name: str) -> list[Step]:
     """The commands, in the order an operator runs them. Arguments may be CDK tokens (stack outputs)."""
     ns = VLLM_NAMESPACE
-    base_url = f"http://127.0.0.1:{SERVE_PORT}/v1"
+    base_url = LOCAL_SERVE_URL
     return [
         Step("UpdateKubeconfig", "Point kubectl at the cluster",
              f"aws eks update-kubeconfig --region {region} --name {cluster_name}"),
@@ -42,9 +43,9 @@ def first_hour_steps(*, env_name: str, region: str, cluster_name: str, dashboard
              f"--secret-id {api_key_secret_name(cluster_name)} --query SecretString --output text)\""),
         Step("PortForwardServe", f"Port-forward the OpenAI-compatible endpoint to {base_url}",
              f"kubectl -n {ns} port-forward svc/{SERVE_SERVICE_NAME} {SERVE_PORT}:{SERVE_PORT}"),
-        Step("PortForwardRayDashboard", f"Port-forward the Ray dashboard to http://127.0.0.1:{RAY_DASHBOARD_PORT}",
+        Step("PortForwardRayDashboard", f"Port-forward the Ray dashboard to {local_url(RAY_DASHBOARD_PORT)}",
              f"kubectl -n {ns} port-forward svc/{RAY_HEAD_SERVICE_NAME} {RAY_DASHBOARD_PORT}:{RAY_DASHBOARD_PORT}"),
-        Step("PortForwardOpenWebUI", f"Port-forward Open WebUI to http://127.0.0.1:{WEBUI_PORT}",
+        Step("PortForwardOpenWebUI", f"Port-forward Open WebUI to {local_url(WEBUI_PORT)}",
              f"kubectl -n {WEBUI_NAMESPACE} port-forward svc/{WEBUI_SERVICE_NAME} {WEBUI_PORT}:{WEBUI_SERVICE_PORT}"),
         Step("RunClient", "Run the example client (simple, sampling parameters, streaming)",
              f"OPENAI_BASE_URL={base_url} .venv/bin/python -m tools.client"),

@@ -6,12 +6,13 @@ from __future__ import annotations
 from aws_cdk import ArnFormat, Stack, aws_eks_v2 as eks, aws_iam as iam
 from constructs import Construct
 
+from config.names import CLOUDWATCH_NAMESPACE
 from platform_constructs.addons.managed_addon import ManagedAddon
 from platform_constructs.addons.pod_identity import pod_identity_role
 from platform_constructs.nag import acknowledge, wildcard_resource_findings
 
 ADDON_NAME = "amazon-cloudwatch-observability"
-NAMESPACE = "amazon-cloudwatch"
+NAMESPACE = CLOUDWATCH_NAMESPACE
 SERVICE_ACCOUNT = "cloudwatch-agent"
 METRIC_NAMESPACES = ["ContainerInsights", "CWAgent"]
 

@@ -16,13 +16,14 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from config.names import RAY_METRICS_PORT, VLLM_NAMESPACE
+from config.names import CLOUDWATCH_NAMESPACE, RAY_METRICS_PORT, VLLM_NAMESPACE
+from config.project import PART_OF_LABELS, log_group_name as project_log_group
 from config.versions import CLOUDWATCH_AGENT_IMAGE, PYTHON_TOOLS_IMAGE
 from platform_constructs.addons.pod_identity import pod_identity_role
 from platform_constructs.nag import acknowledge, wildcard_resource_findings
 from platform_constructs.observability.metrics import SERVING_NAMESPACE
 
-AGENT_NAMESPACE = "amazon-cloudwatch"  # created by the amazon-cloudwatch-observability add-on
+AGENT_NAMESPACE = CLOUDWATCH_NAMESPACE  # created by the amazon-cloudwatch-observability add-on
 NAME = "serving-metrics"
 RAY_POD_SELECTOR = "ray.io/is-ray-node=yes"  # KubeRay labels every Ray pod with it
 EMF_PORT = 25888
@@ -30,7 +31,7 @@ BRIDGE_SOURCE = Path(__file__).with_name("bridge.py")
 
 
 def log_group_name(cluster_name: str) -> str:
-    return f"/llama3-inf2/{cluster_name}/serving-metrics"
+    return project_log_group(cluster_name, "serving-metrics")
 
 
 def agent_config(region: str) -> dict:
@@ -41,7 +42,7 @@ def agent_config(region: str) -> dict:
 
 
 def manifests(*, cluster_name: str, region: str, log_group: str) -> list[dict]:
-    labels = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "llama3-inf2"}
+    labels = {"app.kubernetes.io/name": NAME, **PART_OF_LABELS}
     meta = {"name": NAME, "namespace": AGENT_NAMESPACE, "labels": labels}
     restricted = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
     return [

@@ -10,9 +10,10 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
 
+from config.project import SERVING_METRIC_NAMESPACE
 from platform_constructs.observability import bridge
 
-SERVING_NAMESPACE = "Llama3Inf2/Serving"
+SERVING_NAMESPACE = SERVING_METRIC_NAMESPACE
 CONTAINER_INSIGHTS_NAMESPACE = "ContainerInsights"
 
 # Serving (bridge.py's names)

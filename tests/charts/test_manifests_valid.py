@@ -13,7 +13,7 @@ import pytest
 from tests.charts.conftest import VARIANTS, docs, find
 from tests.support.crd_validator import validate_custom_resource
 
-# ESO's CRDs are not in shared/crds: check the fields ESO v1 requires and the values it accepts.
+# ESO's CRDs are not among the pinned ones (make crds): check the fields ESO v1 requires and the values it accepts.
 _ESO_SCHEMAS = {
     "ExternalSecret": {
         "type": "object", "required": ["metadata", "spec"],

@@ -166,3 +166,90 @@ def test_the_synthesized_worker_pod_requests_what_the_check_assumes(synthesized,
     actual = pod_requests([_quantities(c) for c in spec["containers"]],
                           [_quantities(c) for c in spec.get("initContainers", [])] + [injected])
     assert actual == worker_pod_requests(cfg.preset)
+
+
+# --- the worker shape: the preset resolved once per environment, read by every consumer (issue 10) ----
+
+def test_a_preset_without_a_price_cannot_be_written():
+    from config.presets import AcceleratorPreset
+    with pytest.raises(TypeError, match="price"):
+        AcceleratorPreset("inf2.xlarge", "inf2", 1, 2, worker_cpu=2, worker_memory_gib=12, tensor_parallel_size=2)
+
+
+def test_the_price_is_not_an_override():
+    with pytest.raises(PresetError, match=r"preset_overrides: unknown field\(s\) \['price'\]"):
+        resolve_preset("inf2.8xlarge", {"price": 0.01})
+
+
+def test_environments_default_to_DEFAULT_PRESET():
+    """The default is the named constant, not a second copy of its value."""
+    import ast
+    import inspect
+    from config import environments
+    from config.presets import DEFAULT_PRESET
+    tree = ast.parse(inspect.getsource(environments.EnvironmentConfig))
+    [default] = [n.value for n in ast.walk(tree)
+                 if isinstance(n, ast.AnnAssign) and getattr(n.target, "id", None) == "accelerator_preset"]
+    assert isinstance(default, ast.Name) and default.id == "DEFAULT_PRESET"
+    assert environments.EnvironmentConfig.__dataclass_fields__["accelerator_preset"].default == DEFAULT_PRESET
+    assert load_config({"env": "dev"}).worker_shape.instance_type == DEFAULT_PRESET
+
+
+def test_the_preset_and_the_worker_shape_are_resolved_once_for_every_consumer(monkeypatch):
+    """Synthesizing the charts, the NodePools, the serve args and the pipeline's cold-start wait of one
+    environment resolves its preset once and derives its worker shape once (before: on every read)."""
+    from config import environments
+    from k8s_charts.serve_config import serve_args
+    from platform_constructs import karpenter_pools
+    from tests.charts.conftest import synth
+    from tools import cost
+    calls = {"resolve_preset": 0, "derive_worker_shape": 0}
+
+    def counted(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    for name in calls:
+        monkeypatch.setattr(environments, name, counted(name, getattr(environments, name)))
+    cfg = load_config({"env": "prod"})
+    synth(cfg)
+    karpenter_pools.node_pools(cfg)
+    serve_args(cfg)
+    cfg.worker_shape.cold_start.smoke_step_timeout_minutes
+    cost.hourly_price(cfg.accelerator_preset)
+    assert calls == {"resolve_preset": 1, "derive_worker_shape": 1}
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_consumer_uses_the_worker_shapes_figures(synthesized, name):
+    import yaml
+    from config.cold_start import ready_deadline_seconds
+    from config.names import NEURON_RESOURCE, NODEPOOL_LABEL
+    from platform_constructs import karpenter_pools
+    from tools import cost
+    cfg, files = synthesized[f"preset-{name}"]
+    shape = cfg.worker_shape
+    rs = find(files, "RayService")
+    [worker] = rs["spec"]["rayClusterConfig"]["workerGroupSpecs"]
+    spec = worker["template"]["spec"]
+    [container] = spec["containers"]
+    assert spec["nodeSelector"][NODEPOOL_LABEL] == shape.pool
+    assert spec["nodeSelector"]["node.kubernetes.io/instance-type"] == shape.instance_type == name
+    assert container["resources"]["limits"] == {
+        "cpu": str(shape.cpu), "memory": f"{shape.memory_gib}Gi", NEURON_RESOURCE: str(shape.neuron_devices)}
+    assert (worker["minReplicas"], worker["maxReplicas"]) == (shape.min_pods, shape.max_pods)
+    assert worker["rayStartParams"]["resources"] == "'{\"neuron_cores\":%d}'" % shape.ray_neuron_cores
+    [dep] = yaml.safe_load(rs["spec"]["serveConfigV2"])["applications"][0]["deployments"]
+    assert dep["ray_actor_options"]["num_cpus"] == shape.replica_cpus
+    assert rs["metadata"]["annotations"]["ray.io/initializing-timeout"] == shape.cold_start.initializing_timeout
+    assert shape.cold_start.budget_seconds == ready_deadline_seconds(cfg.preset)
+    pool = next(m for m in karpenter_pools.node_pools(cfg) if m["metadata"]["name"] == shape.pool)
+    assert int(pool["spec"]["limits"][NEURON_RESOURCE]) == shape.neuron_devices * shape.max_nodes
+    assert cost.hourly_price(name) == shape.price.usd_per_hour
+    # The figures themselves: replicas_per_node replicas of tensor_parallel_size NeuronCores fill the node.
+    p = shape.preset
+    assert shape.replicas_per_node * p.tensor_parallel_size == shape.ray_neuron_cores == p.neuron_cores
+    assert shape.replica_cpus * shape.replicas_per_node <= shape.cpu
+    assert shape.max_pods * shape.replicas_per_node >= cfg.max_replicas

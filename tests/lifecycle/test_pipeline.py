@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from config.environments import PIPELINE, all_environments
+from config.project import PIPELINE_STACK_NAME
 from config.versions import CDK_ASSETS_VERSION
 from platform_constructs.smoke_test import function_name_for
-from stacks.pipeline_stack import PIPELINE_STACK_NAME, SMOKE_SCRIPT, cdk_cli_version
+from stacks.pipeline_stack import SMOKE_SCRIPT, cdk_cli_version
 from tests.support.synth import render
 
 REPO = Path(__file__).resolve().parents[2]

@@ -372,7 +372,7 @@ def test_lambda_code_leaves_out_the_codebuild_side():
 
 @pytest.mark.parametrize("cfg", all_environments(), ids=lambda c: c.name)
 def test_pipeline_smoke_step_waits_the_presets_budget(synth_dev, cfg):
-    from stacks.pipeline_stack import PIPELINE_STACK_NAME
+    from config.project import PIPELINE_STACK_NAME
     from tests.support.synth import render
 
     template = synth_dev.templates[PIPELINE_STACK_NAME]

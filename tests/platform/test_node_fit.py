@@ -122,10 +122,10 @@ def test_nodepool_limits_allow_max_replicas_worker_nodes(preset):
     """Karpenter holds limits against node capacity (core scheduler.go filterByRemainingResources)."""
     for cfg in all_environments():
         cfg = dataclasses.replace(cfg, accelerator_preset=preset)
-        p, node = cfg.preset, estimate(preset)
-        pool = NODEPOOL_TRN1 if p.family == "trn1" else NODEPOOL_INF2
-        limits = next(m for m in karpenter_pools.node_pools(cfg) if m["metadata"]["name"] == pool)["spec"]["limits"]
+        shape, node = cfg.worker_shape, estimate(preset)
+        limits = next(m for m in karpenter_pools.node_pools(cfg) if m["metadata"]["name"] == shape.pool)["spec"]["limits"]
         n = cfg.max_replicas
+        assert shape.max_nodes == n >= shape.max_pods  # room for every worker pod, one per node
         assert int(limits["cpu"]) >= n * node.capacity_cpu_m // 1000, (cfg.name, preset)
         assert _gib(limits["memory"]) * 1024 >= n * INSTANCE_TYPES[preset].memory_mib >= n * node.capacity_memory_mib
-        assert int(limits[NEURON_RESOURCE]) >= n * p.neuron_devices
+        assert int(limits[NEURON_RESOURCE]) >= n * shape.neuron_devices

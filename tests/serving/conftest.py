@@ -1,4 +1,5 @@
-"""Serving tests: the real local-mode app (tests/support/local_server.py) on the tiny model."""
+"""Serving tests: the real local-mode app on the tiny model, the session-wide `local_endpoint` and
+`keyed_local_endpoint` fixtures of tests/support/local_server.py (registered in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -29,20 +30,15 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def server(local_endpoint):
-    return local_endpoint
-
-
-@pytest.fixture(scope="session")
 def http():
     with requests.Session() as session:
         yield session
 
 
-def assert_serving(server, http) -> None:
+def assert_serving(endpoint, http) -> None:
     """The server still answers a real generation request."""
-    resp = http.post(f"{server.base_url}/completions", headers=server.headers, timeout=60,
-                     json={"model": server.model, "prompt": "Hello", "max_tokens": 2, "temperature": 0})
+    resp = http.post(f"{endpoint.base_url}/completions", headers=endpoint.headers, timeout=60,
+                     json={"model": endpoint.model, "prompt": "Hello", "max_tokens": 2, "temperature": 0})
     assert resp.status_code == 200, resp.text
     assert resp.json()["usage"]["completion_tokens"] == 2
 

@@ -36,23 +36,23 @@ def sse_events(resp) -> list:
     return [json.loads(e) for e in events[:-1]]
 
 
-def test_models_lists_the_served_model(server, http):
-    resp = http.get(f"{server.base_url}/models", headers=server.headers, timeout=30)
+def test_models_lists_the_served_model(local_endpoint, http):
+    resp = http.get(f"{local_endpoint.base_url}/models", headers=local_endpoint.headers, timeout=30)
     assert resp.status_code == 200
-    assert [m["id"] for m in resp.json()["data"]] == [server.model] == ["tiny-llama3"]
+    assert [m["id"] for m in resp.json()["data"]] == [local_endpoint.model] == ["tiny-llama3"]
 
 
-def test_health_is_ready(server, http):
-    assert http.get(f"{server.root_url}/health", timeout=30).status_code == 200
+def test_health_is_ready(local_endpoint, http):
+    assert http.get(f"{local_endpoint.root_url}/health", timeout=30).status_code == 200
 
 
-def test_chat_greedy_output_and_usage_match_reference(server, http, reference):
+def test_chat_greedy_output_and_usage_match_reference(local_endpoint, http, reference):
     ref = reference[0]
-    resp = http.post(f"{server.base_url}/chat/completions", headers=server.headers, timeout=120, json={
-        "model": server.model, "messages": CHAT_MESSAGES, "max_tokens": 24, "temperature": 0, "ignore_eos": True})
+    resp = http.post(f"{local_endpoint.base_url}/chat/completions", headers=local_endpoint.headers, timeout=120, json={
+        "model": local_endpoint.model, "messages": CHAT_MESSAGES, "max_tokens": 24, "temperature": 0, "ignore_eos": True})
     assert resp.status_code == 200, resp.text
     body = resp.json()
-    assert body["model"] == server.model
+    assert body["model"] == local_endpoint.model
     assert body["choices"][0]["message"]["role"] == "assistant"
     assert body["choices"][0]["message"]["content"] == ref["text"]
     assert body["choices"][0]["finish_reason"] == "length"
@@ -60,10 +60,10 @@ def test_chat_greedy_output_and_usage_match_reference(server, http, reference):
                              "total_tokens": ref["prompt_tokens"] + 24}
 
 
-def test_completion_greedy_output_and_usage_match_reference(server, http, reference):
+def test_completion_greedy_output_and_usage_match_reference(local_endpoint, http, reference):
     ref = reference[1]
-    resp = http.post(f"{server.base_url}/completions", headers=server.headers, timeout=120, json={
-        "model": server.model, "prompt": PROMPT, "max_tokens": 16, "temperature": 0, "ignore_eos": True})
+    resp = http.post(f"{local_endpoint.base_url}/completions", headers=local_endpoint.headers, timeout=120, json={
+        "model": local_endpoint.model, "prompt": PROMPT, "max_tokens": 16, "temperature": 0, "ignore_eos": True})
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["choices"][0]["text"] == ref["text"]
@@ -72,10 +72,10 @@ def test_completion_greedy_output_and_usage_match_reference(server, http, refere
     assert body["usage"]["total_tokens"] == ref["prompt_tokens"] + 16
 
 
-def test_chat_stream_matches_non_streamed_and_reports_usage(server, http, reference):
+def test_chat_stream_matches_non_streamed_and_reports_usage(local_endpoint, http, reference):
     ref = reference[0]
-    resp = http.post(f"{server.base_url}/chat/completions", headers=server.headers, timeout=120, stream=True, json={
-        "model": server.model, "messages": CHAT_MESSAGES, "max_tokens": 24, "temperature": 0, "ignore_eos": True,
+    resp = http.post(f"{local_endpoint.base_url}/chat/completions", headers=local_endpoint.headers, timeout=120, stream=True, json={
+        "model": local_endpoint.model, "messages": CHAT_MESSAGES, "max_tokens": 24, "temperature": 0, "ignore_eos": True,
         "stream": True, "stream_options": {"include_usage": True}})
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("text/event-stream")
@@ -87,21 +87,21 @@ def test_chat_stream_matches_non_streamed_and_reports_usage(server, http, refere
     assert (usage["prompt_tokens"], usage["completion_tokens"]) == (ref["prompt_tokens"], 24)
 
 
-def test_completion_stream_matches_reference(server, http, reference):
+def test_completion_stream_matches_reference(local_endpoint, http, reference):
     ref = reference[1]
-    resp = http.post(f"{server.base_url}/completions", headers=server.headers, timeout=120, stream=True, json={
-        "model": server.model, "prompt": PROMPT, "max_tokens": 16, "temperature": 0, "ignore_eos": True,
+    resp = http.post(f"{local_endpoint.base_url}/completions", headers=local_endpoint.headers, timeout=120, stream=True, json={
+        "model": local_endpoint.model, "prompt": PROMPT, "max_tokens": 16, "temperature": 0, "ignore_eos": True,
         "stream": True, "stream_options": {"include_usage": True}})
     chunks = sse_events(resp)
     assert "".join(c["choices"][0]["text"] for c in chunks if c["choices"]) == ref["text"]
     assert chunks[-1]["usage"]["completion_tokens"] == 16
 
 
-def test_chat_with_tools_and_auto_tool_choice_is_served(server, http, reference):
+def test_chat_with_tools_and_auto_tool_choice_is_served(local_endpoint, http, reference):
     """What Open WebUI sends with every chat: vLLM would answer 400 without auto tool choice + parser."""
     with_tools, without_tools = reference[2], reference[3]
-    resp = http.post(f"{server.base_url}/chat/completions", headers=server.headers, timeout=120, json={
-        "model": server.model, "messages": [{"role": "user", "content": "Weather in Paris?"}], "tools": [WEATHER_TOOL],
+    resp = http.post(f"{local_endpoint.base_url}/chat/completions", headers=local_endpoint.headers, timeout=120, json={
+        "model": local_endpoint.model, "messages": [{"role": "user", "content": "Weather in Paris?"}], "tools": [WEATHER_TOOL],
         "tool_choice": "auto", "max_tokens": 8, "temperature": 0, "ignore_eos": True})
     assert resp.status_code == 200, resp.text
     body = resp.json()
@@ -112,29 +112,29 @@ def test_chat_with_tools_and_auto_tool_choice_is_served(server, http, reference)
     assert message["content"] == with_tools["text"] and not message.get("tool_calls")
 
 
-def test_tool_call_history_round_trip_is_accepted(server, http):
+def test_tool_call_history_round_trip_is_accepted(local_endpoint, http):
     messages = [
         {"role": "user", "content": "Weather in Paris?"},
         {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {
             "name": "get_weather", "arguments": json.dumps({"city": "Paris"})}}]},
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny, 24 C"},
     ]
-    resp = http.post(f"{server.base_url}/chat/completions", headers=server.headers, timeout=120, json={
-        "model": server.model, "messages": messages, "tools": [WEATHER_TOOL], "max_tokens": 4, "temperature": 0})
+    resp = http.post(f"{local_endpoint.base_url}/chat/completions", headers=local_endpoint.headers, timeout=120, json={
+        "model": local_endpoint.model, "messages": messages, "tools": [WEATHER_TOOL], "max_tokens": 4, "temperature": 0})
     assert resp.status_code == 200, resp.text
 
 
-def test_repeated_greedy_requests_are_identical(server, http):
+def test_repeated_greedy_requests_are_identical(local_endpoint, http):
     def once():
-        return http.post(f"{server.base_url}/completions", headers=server.headers, timeout=60, json={
-            "model": server.model, "prompt": "Kubernetes", "max_tokens": 12, "temperature": 0}).json()["choices"][0]["text"]
+        return http.post(f"{local_endpoint.base_url}/completions", headers=local_endpoint.headers, timeout=60, json={
+            "model": local_endpoint.model, "prompt": "Kubernetes", "max_tokens": 12, "temperature": 0}).json()["choices"][0]["text"]
     first = once()
     assert first.strip() and first == once()
 
 
-def test_metrics_expose_vllm_and_ray_serve_series(server, http):
-    assert_serving(server, http)
-    text = http.get(f"{server.root_url}/metrics", timeout=30).text
+def test_metrics_expose_vllm_and_ray_serve_series(local_endpoint, http):
+    assert_serving(local_endpoint, http)
+    text = http.get(f"{local_endpoint.root_url}/metrics", timeout=30).text
     assert "vllm:generation_tokens_total" in text or "vllm:generation_tokens" in text
     assert "vllm:time_to_first_token_seconds" in text
     assert any(line.startswith("ray_serve_") for line in text.splitlines()), "no Ray Serve series on /metrics"

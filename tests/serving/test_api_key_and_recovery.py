@@ -19,34 +19,29 @@ RECOVERY_LIMIT_S = 60
 RESTART_UNDER_LOAD_S = 20
 
 
-@pytest.fixture
-def keyed_server(keyed_local_endpoint):
-    return keyed_local_endpoint
-
-
 @pytest.mark.parametrize("header", [None, "Bearer wrong-key", "Basic dXNlcjpwYXNz", "Bearer "])
-def test_v1_routes_need_the_key(keyed_server, header):
+def test_v1_routes_need_the_key(keyed_local_endpoint, header):
     headers = {"Authorization": header} if header else {}
     for method, path in (("GET", "/v1/models"), ("POST", "/v1/chat/completions"), ("POST", "/v1/completions")):
-        resp = requests.request(method, f"{keyed_server.root_url}{path}", headers=headers, timeout=30,
-                                json={"model": keyed_server.model, "prompt": "hi", "messages": [{"role": "user", "content": "hi"}]})
+        resp = requests.request(method, f"{keyed_local_endpoint.root_url}{path}", headers=headers, timeout=30,
+                                json={"model": keyed_local_endpoint.model, "prompt": "hi", "messages": [{"role": "user", "content": "hi"}]})
         assert resp.status_code == 401, (path, resp.text)
         error = resp.json()["error"]
         assert error["code"] == "invalid_api_key" and error["type"] == "invalid_request_error" and error["message"]
-        assert keyed_server.api_key not in resp.text
+        assert keyed_local_endpoint.api_key not in resp.text
 
 
-def test_the_key_opens_v1_and_probes_stay_open(keyed_server):
+def test_the_key_opens_v1_and_probes_stay_open(keyed_local_endpoint):
     http = requests.Session()
-    assert_serving(keyed_server, http)
-    assert requests.get(f"{keyed_server.root_url}/health", timeout=30).status_code == 200
-    assert requests.get(f"{keyed_server.root_url}/metrics", timeout=30).status_code == 200
+    assert_serving(keyed_local_endpoint, http)
+    assert requests.get(f"{keyed_local_endpoint.root_url}/health", timeout=30).status_code == 200
+    assert requests.get(f"{keyed_local_endpoint.root_url}/metrics", timeout=30).status_code == 200
 
 
-def test_local_mode_memory_and_startup(keyed_server):
-    pss_gib = keyed_server.memory_bytes("Pss") / 2**30
-    rss_sum_gib = keyed_server.memory_bytes("Rss") / 2**30
-    print(f"\nlocal mode: ready in {keyed_server.startup_s:.1f}s; memory of the whole process tree: "
+def test_local_mode_memory_and_startup(keyed_local_endpoint):
+    pss_gib = keyed_local_endpoint.memory_bytes("Pss") / 2**30
+    rss_sum_gib = keyed_local_endpoint.memory_bytes("Rss") / 2**30
+    print(f"\nlocal mode: ready in {keyed_local_endpoint.startup_s:.1f}s; memory of the whole process tree: "
           f"{pss_gib:.2f} GiB PSS ({rss_sum_gib:.2f} GiB summed RSS, shared libraries counted per process)")
     assert pss_gib < 4, f"local mode uses {pss_gib:.2f} GiB (limit 4 GiB)"
 
@@ -62,9 +57,9 @@ def _engine_pids(server) -> list[int]:
     return pids
 
 
-def test_killing_the_engine_under_load_recovers_within_60s(keyed_server):
+def test_killing_the_engine_under_load_recovers_within_60s(keyed_local_endpoint):
     http = requests.Session()
-    engines = _engine_pids(keyed_server)
+    engines = _engine_pids(keyed_local_endpoint)
     assert len(engines) == 1, f"expected one EngineCore process, found {engines}"
     stop = threading.Event()
     outcomes: list[tuple[float, int]] = []
@@ -72,8 +67,9 @@ def test_killing_the_engine_under_load_recovers_within_60s(keyed_server):
     def load():
         while not stop.is_set():
             try:
-                resp = requests.post(f"{keyed_server.base_url}/chat/completions", headers=keyed_server.headers, timeout=30,
-                                     json={"model": keyed_server.model, "messages": [{"role": "user", "content": "Hi"}],
+                resp = requests.post(f"{keyed_local_endpoint.base_url}/chat/completions",
+                                     headers=keyed_local_endpoint.headers, timeout=30,
+                                     json={"model": keyed_local_endpoint.model, "messages": [{"role": "user", "content": "Hi"}],
                                            "max_tokens": 32, "ignore_eos": True})
                 outcomes.append((time.monotonic(), resp.status_code))
             except requests.RequestException:
@@ -91,7 +87,7 @@ def test_killing_the_engine_under_load_recovers_within_60s(keyed_server):
     recovered_at = None
     while recovered_at is None and time.monotonic() - killed_at < RECOVERY_LIMIT_S + 30:
         time.sleep(0.5)
-        new_engine = [pid for pid in _engine_pids(keyed_server) if pid not in engines]
+        new_engine = [pid for pid in _engine_pids(keyed_local_endpoint) if pid not in engines]
         if new_engine and any(ts > killed_at + 1 and status == 200 for ts, status in outcomes[-8:]):
             recovered_at = time.monotonic()
     stop.set()
@@ -106,5 +102,5 @@ def test_killing_the_engine_under_load_recovers_within_60s(keyed_server):
     # Recovery is a replica start (the replica exits when its engine dies): on a machine slower than
     # the one RECOVERY_LIMIT_S was set on, no more than this server's own first start plus the death's
     # detection, the new replica starting while 8 clients keep the CPU busy.
-    assert first_ok - killed_at <= max(RECOVERY_LIMIT_S, keyed_server.startup_s + RESTART_UNDER_LOAD_S)
-    assert_serving(keyed_server, http)
+    assert first_ok - killed_at <= max(RECOVERY_LIMIT_S, keyed_local_endpoint.startup_s + RESTART_UNDER_LOAD_S)
+    assert_serving(keyed_local_endpoint, http)

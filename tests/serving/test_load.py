@@ -15,9 +15,9 @@ from tests.serving.conftest import assert_serving
 pytestmark = pytest.mark.serving
 
 
-def _stream(server, prompt: str, max_tokens: int) -> tuple[int, str, int]:
-    with requests.post(f"{server.base_url}/chat/completions", headers=server.headers, stream=True, timeout=300, json={
-            "model": server.model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
+def _stream(endpoint, prompt: str, max_tokens: int) -> tuple[int, str, int]:
+    with requests.post(f"{endpoint.base_url}/chat/completions", headers=endpoint.headers, stream=True, timeout=300, json={
+            "model": endpoint.model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
             "temperature": 0, "ignore_eos": True, "stream": True, "stream_options": {"include_usage": True}}) as resp:
         if resp.status_code != 200:
             return resp.status_code, resp.headers.get("retry-after", ""), 0
@@ -26,16 +26,16 @@ def _stream(server, prompt: str, max_tokens: int) -> tuple[int, str, int]:
     return 200, "", json.loads(events[-2])["usage"]["completion_tokens"]
 
 
-def test_16_concurrent_streams_all_complete_with_the_same_greedy_text(server, http):
+def test_16_concurrent_streams_all_complete_with_the_same_greedy_text(local_endpoint, http):
     prompts = [f"Question number {i % 4}" for i in range(16)]
     with ThreadPoolExecutor(16) as pool:
-        results = list(pool.map(lambda p: _stream(server, p, 64), prompts))
+        results = list(pool.map(lambda p: _stream(local_endpoint, p, 64), prompts))
     assert [r[0] for r in results] == [200] * 16
     assert [r[2] for r in results] == [64] * 16
-    assert_serving(server, http)
+    assert_serving(local_endpoint, http)
 
 
-def test_flood_beyond_the_queue_gets_503_with_retry_after(server, http):
+def test_flood_beyond_the_queue_gets_503_with_retry_after(local_endpoint, http):
     # The local app admits max_ongoing_requests=32 + max_queued_requests=64 per replica. All 130
     # requests start together (a barrier: starting threads one by one let early ones finish first on a
     # fast machine) and each holds its slot for 600 tokens, so more than 96 are in flight at once.
@@ -44,7 +44,7 @@ def test_flood_beyond_the_queue_gets_503_with_retry_after(server, http):
 
     def one(i: int):
         start.wait()
-        return _stream(server, f"flood {i}", tokens)
+        return _stream(local_endpoint, f"flood {i}", tokens)
 
     with ThreadPoolExecutor(flood) as pool:
         results = list(pool.map(one, range(flood)))
@@ -54,4 +54,4 @@ def test_flood_beyond_the_queue_gets_503_with_retry_after(server, http):
     assert set(statuses) <= {200, 503}, Counter(statuses)
     assert all(r[1] and int(r[1]) >= 1 for r in rejected), "503 without Retry-After"
     assert all(r[2] == tokens for r in results if r[0] == 200)
-    assert_serving(server, http)
+    assert_serving(local_endpoint, http)

@@ -12,7 +12,9 @@ catch real mistakes in the manifests this project emits:
   only when an old object is given, as on an update. A rule calling a function this module does not
   implement is reported as an error, never skipped.
 
-The CRDs are read from ../shared/crds beside the repository (never copied into it), or from $CRDS_DIR.
+The CRDs are the first set found of $CRDS_DIR, .cache/crds/ (what `make crds` downloads) and
+../shared/crds beside the repository; every file must match its sha256 in scripts/crds.sha256
+(scripts/fetch_crds.py finds and checks the set; CRD files are never copied into the repository).
 
 API: `validate_custom_resource(obj) -> list[str]` (empty = valid) and `assert_valid(obj)`.
 """
@@ -22,8 +24,6 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import functools
-import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -35,6 +35,8 @@ import re2
 import yaml
 from celpy import celtypes
 
+from scripts import fetch_crds
+
 __all__ = ["CRDValidationError", "crds_dir", "validate_custom_resource", "assert_valid", "known_kinds"]
 
 
@@ -43,15 +45,12 @@ class CRDValidationError(AssertionError):
 
 
 def crds_dir() -> Path:
-    """Where the CRD YAML files are: $CRDS_DIR, else <repo>/../shared/crds."""
-    env = os.environ.get("CRDS_DIR")
-    path = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "crds"
-    if not path.is_dir() or not any(path.glob("*.yaml")):
-        raise CRDValidationError(
-            f"CRD directory {path} is missing or holds no *.yaml: put the shared/ folder beside the "
-            "repository (shared/crds/*.yaml) or set CRDS_DIR to a folder of CRD files"
-        )
-    return path
+    """Where the CRD YAML files are: $CRDS_DIR, else .cache/crds (`make crds`), else <repo>/../shared/crds;
+    the set must match scripts/crds.sha256 (CRDValidationError naming the file and the fix otherwise)."""
+    try:
+        return fetch_crds.find_valid_set()
+    except fetch_crds.CrdsError as exc:
+        raise CRDValidationError(str(exc)) from None
 
 
 # --- loading and compiling (cached: ray.io_rayservices.yaml is 1 MB) ------------------------------

@@ -7,7 +7,8 @@
 
 Two servers per session, both registered in tests/conftest.py: `local_endpoint` without an API key,
 and `keyed_local_endpoint` with one (its wrong-key paths, and the engine kill that it survives). A
-server start costs about a minute, so every test that needs one of the two shares it.
+server start costs about a minute, so every test that needs one of the two takes that fixture itself
+(the serving and the tools tests alike; no other name for them).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -26,16 +26,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVING_PYTHON = ROOT / ".venv-serving" / "bin" / "python"
 READY_TIMEOUT_S = 300  # a cold machine imports torch + vLLM + Ray for the first time
 STOP_GRACE_S = 3
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -1,11 +1,10 @@
-"""Helpers for the tools' tests that start servers: a free port in this suite's range, waiting for
-HTTP, stopping a process group."""
+"""Helpers for the tools' tests that start servers: this suite's port range (for
+tests.support.ports.free_port), waiting for HTTP, stopping a process group."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -14,19 +13,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 WEBUI_PYTHON = ROOT / ".venv-webui" / "bin" / "python"
-# This suite's own port range on shared machines (servers bind to 127.0.0.1 only).
+# This suite's own port range on shared machines (servers bind to 127.0.0.1 only): free_port(PORT_RANGE).
 PORT_RANGE = range(18150, 18200)
-
-
-def free_port() -> int:
-    for port in PORT_RANGE:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {PORT_RANGE}")
 
 
 def wait_http(url: str, *, headers: dict | None = None, timeout_s: float, proc: subprocess.Popen | None = None,

@@ -26,23 +26,23 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 
 @pytest.fixture(scope="module")
-def bench_run(tools_endpoint, tmp_path_factory):
+def bench_run(local_endpoint, tmp_path_factory):
     results = tmp_path_factory.mktemp("bench")
-    args = ["--base-url", tools_endpoint.base_url, "--model", tools_endpoint.model, "--results-dir", str(results),
+    args = ["--base-url", local_endpoint.base_url, "--model", local_endpoint.model, "--results-dir", str(results),
             "--concurrency", ",".join(map(str, CONCURRENCY)), "--requests-per-user", str(PER_USER),
             "--mean-input-tokens", "128", "--stddev-input-tokens", "8", "--mean-output-tokens", "16",
             "--stddev-output-tokens", "2", "--timeout", "300", "--no-progress"]
-    if tools_endpoint.api_key:
-        args += ["--api-key", tools_endpoint.api_key]
+    if local_endpoint.api_key:
+        args += ["--api-key", local_endpoint.api_key]
     assert main(args) == 0
     (run_dir,) = list(results.iterdir())
     return run_dir
 
 
-def test_llmperf_files_per_concurrency(bench_run, tools_endpoint, capsys):
+def test_llmperf_files_per_concurrency(bench_run, local_endpoint, capsys):
     label = next(p for p in bench_run.iterdir() if p.is_dir())
     for c in CONCURRENCY:
-        stem = llmperf_basename(tools_endpoint.model, 128, 16)
+        stem = llmperf_basename(local_endpoint.model, 128, 16)
         summary = json.loads((label / f"concurrency-{c}" / f"{stem}_summary.json").read_text())
         responses = json.loads((label / f"concurrency-{c}" / f"{stem}_individual_responses.json").read_text())
         assert summary["num_concurrent_requests"] == c and summary["version"] == "2023-08-31"
@@ -83,15 +83,15 @@ def test_sweep_json_cost_and_plot(bench_run):
     assert width >= 800 and height >= 300
 
 
-def test_compare_mode_ratios(tools_endpoint, tmp_path, capsys):
+def test_compare_mode_ratios(local_endpoint, tmp_path, capsys):
     """Compare mode end to end (both sides local mode here: the pipeline, not the servers, is tested)."""
-    args = ["--base-url", tools_endpoint.base_url, "--compare-base-url", tools_endpoint.base_url,
-            "--model", tools_endpoint.model, "--compare-model", tools_endpoint.model,
+    args = ["--base-url", local_endpoint.base_url, "--compare-base-url", local_endpoint.base_url,
+            "--model", local_endpoint.model, "--compare-model", local_endpoint.model,
             "--label", "first", "--compare-label", "second", "--results-dir", str(tmp_path),
             "--concurrency", "2", "--requests-per-user", "1", "--mean-input-tokens", "64",
             "--mean-output-tokens", "8", "--stddev-output-tokens", "1", "--no-progress", "--overhead-rounds", "1"]
-    if tools_endpoint.api_key:
-        args += ["--api-key", tools_endpoint.api_key, "--compare-api-key", tools_endpoint.api_key]
+    if local_endpoint.api_key:
+        args += ["--api-key", local_endpoint.api_key, "--compare-api-key", local_endpoint.api_key]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "Comparison: A = first, B = second" in out
@@ -110,20 +110,20 @@ def test_compare_mode_ratios(tools_endpoint, tmp_path, capsys):
     assert "Alternating-round overhead check" in out
 
 
-def test_a_level_stops_at_its_timeout_and_keeps_what_finished(tools_endpoint):
+def test_a_level_stops_at_its_timeout_and_keeps_what_finished(local_endpoint):
     import asyncio
 
     from tools.bench.runner import run_level
     from tools.bench.workload import PreparedRequest, TokenCounter
     from tools.endpoint import Endpoint
 
-    client = Endpoint(tools_endpoint.base_url, tools_endpoint.api_key or "EMPTY", None).async_client(timeout=60)
+    client = Endpoint(local_endpoint.base_url, local_endpoint.api_key or "EMPTY", None).async_client(timeout=60)
     # Long answers (the tiny model never stops early) against a 1.5 s budget: the run must stop on time.
     requests = [PreparedRequest("Count slowly. " * 20, 1500, None) for _ in range(4)]
 
     async def run():
         try:
-            return await run_level(client, tools_endpoint.model, requests, 1, TokenCounter.usage_only(), timeout_s=1.5)
+            return await run_level(client, local_endpoint.model, requests, 1, TokenCounter.usage_only(), timeout_s=1.5)
         finally:
             await client.close()
 

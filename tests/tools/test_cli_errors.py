@@ -1,17 +1,11 @@
 """Bad flags and an unreachable endpoint give one clear line, never a traceback."""
 
-import socket
 import subprocess
 import sys
 
 import pytest
 
-
-def _closed_port() -> int:
-    # A port nothing listens on: bind, note it, close.
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.ports import free_port
 
 
 def _run(module, *args):
@@ -20,7 +14,7 @@ def _run(module, *args):
 
 @pytest.mark.parametrize("module", ["tools.client", "tools.bench"])
 def test_unreachable_endpoint(module):
-    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    url = f"http://127.0.0.1:{free_port()}/v1"
     result = _run(module, "--base-url", url, "--no-progress" if module == "tools.bench" else "--max-tokens=4")
     assert result.returncode == 1
     assert result.stderr.strip() == (

@@ -7,12 +7,13 @@ from tools import cost
 
 
 def test_price_table_matches_the_published_on_demand_prices():
-    assert cost.ON_DEMAND_USD_PER_HOUR == {
+    assert {name: cost.hourly_price(name) for name in PRESETS} == {
         "inf2.xlarge": 0.758, "inf2.8xlarge": 1.97, "inf2.24xlarge": 6.49, "inf2.48xlarge": 12.981,
         "trn1.2xlarge": 1.34, "trn1.32xlarge": 21.50,
     }
-    assert set(cost.ON_DEMAND_USD_PER_HOUR) == set(PRESETS)
-    assert cost.PRICES_AS_OF and cost.PRICES_REGION == "us-east-1" and "aws.amazon.com" in cost.PRICES_SOURCE
+    for name in PRESETS:
+        price = cost.price_of(name)
+        assert price.as_of and price.region == "us-east-1" and "aws.amazon.com" in price.source
 
 
 @pytest.mark.parametrize("tokens_per_s, usd_per_hour, instances, expected", [

@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from tests.tools.servers import ROOT, WEBUI_PYTHON, free_port, stop, wait_http
+from tests.support.ports import free_port
+from tests.tools.servers import PORT_RANGE, ROOT, WEBUI_PYTHON, stop, wait_http
 from tools.webui.browser import BrowserMissing, find_chromium
 
 pytestmark = pytest.mark.browser
@@ -44,15 +45,15 @@ RECORD_LENGTHS = """() => {
 
 
 @pytest.fixture(scope="module")
-def webui(tools_endpoint, tmp_path_factory):
+def webui(local_endpoint, tmp_path_factory):
     if not WEBUI_PYTHON.exists():
         pytest.fail("Open WebUI is not set up: run `make setup-webui`")
-    port = free_port()
+    port = free_port(PORT_RANGE)
     data_dir = tmp_path_factory.mktemp("open-webui-data")  # fresh per run: no earlier admin account
     log = data_dir.parent / "open-webui.log"
     cmd = [str(WEBUI_PYTHON), "-m", "tools.webui.run_local", "--port", str(port), "--base-url",
-           tools_endpoint.base_url, "--data-dir", str(data_dir)]
-    env = {**os.environ, "OPENAI_API_KEY": tools_endpoint.api_key or "EMPTY"}
+           local_endpoint.base_url, "--data-dir", str(data_dir)]
+    env = {**os.environ, "OPENAI_API_KEY": local_endpoint.api_key or "EMPTY"}
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -62,10 +63,10 @@ def webui(tools_endpoint, tmp_path_factory):
         stop(proc)
 
 
-def test_admin_signs_up_picks_the_model_and_sees_the_reply_stream(webui, tools_endpoint):
+def test_admin_signs_up_picks_the_model_and_sees_the_reply_stream(webui, local_endpoint):
     from playwright.sync_api import expect, sync_playwright
 
-    model = tools_endpoint.model
+    model = local_endpoint.model
     with sync_playwright() as pw:
         try:
             chromium = find_chromium(pw.chromium.executable_path)

@@ -132,11 +132,12 @@ def main(argv: list[str] | None = None) -> int:
                             args.seed, args.additional_sampling_params)
         env = load_config({"env": args.env} if args.env else {})
         preset = args.preset or env.accelerator_preset
-        usd_per_hour = args.price_per_hour if args.price_per_hour is not None else cost.hourly_price(preset)
+        price = None if args.price_per_hour is not None else cost.price_of(preset)
+        usd_per_hour = args.price_per_hour if price is None else price.usd_per_hour
         if usd_per_hour <= 0 or args.instances < 1:
             raise ValueError("--price-per-hour and --instances: must be positive")
-        price_note = ("given price" if args.price_per_hour is not None else
-                      f"{preset} on-demand, {cost.PRICES_REGION}, as of {cost.PRICES_AS_OF}")
+        price_note = ("given price" if price is None else
+                      f"{preset} on-demand, {price.region}, as of {price.as_of}")
         budget_s = (args.ttft_budget_ms if args.ttft_budget_ms is not None else env.ttft_p95_alarm_ms) / 1000
         endpoints = [endpoint_from_args(args)]
         labels = [args.label or _label(endpoints[0].base_url)]

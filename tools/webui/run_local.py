@@ -18,10 +18,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from config.names import SERVE_PORT, WEBUI_PORT
+from config.names import LOCAL_SERVE_URL, LOCALHOST, WEBUI_PORT, local_url
 from config.webui import COMMON_ENV
 
-LOCAL_MODE_BASE_URL = f"http://127.0.0.1:{SERVE_PORT}/v1"
+LOCAL_MODE_BASE_URL = LOCAL_SERVE_URL
 PLACEHOLDER_API_KEY = "EMPTY"  # local mode needs no key; Open WebUI needs a value
 
 # Local-only additions to the shared settings. Why:
@@ -57,7 +57,7 @@ def webui_env(*, base_url: str, api_key: str, data_dir: Path, port: int) -> dict
         "OPENAI_API_BASE_URLS": base_url,
         "OPENAI_API_KEYS": api_key,
         "DATA_DIR": str(data_dir),
-        "HOST": "127.0.0.1",
+        "HOST": LOCALHOST,
         "PORT": str(port),
         # Signs this run's sessions; a fresh random value per run, never stored.
         "WEBUI_SECRET_KEY": secrets.token_urlsafe(32),
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-url", default=LOCAL_MODE_BASE_URL, help="OpenAI-compatible endpoint")
     parser.add_argument("--api-key", default=os.environ.get("OPENAI_API_KEY") or PLACEHOLDER_API_KEY,
                         help="key for the endpoint (default: $OPENAI_API_KEY or a placeholder)")
-    parser.add_argument("--port", type=int, default=WEBUI_PORT, help="port on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=WEBUI_PORT, help=f"port on {LOCALHOST}")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="keep Open WebUI's data here (default: a fresh temporary folder, removed on exit)")
     args = parser.parse_args(argv)
@@ -87,9 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="open-webui-data-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     env = webui_env(base_url=args.base_url, api_key=args.api_key, data_dir=data_dir, port=args.port)
-    print(f"Open WebUI on http://127.0.0.1:{args.port} -> {args.base_url} (data: {data_dir})", flush=True)
+    print(f"Open WebUI on {local_url(args.port)} -> {args.base_url} (data: {data_dir})", flush=True)
     # A child process (not exec) so the temporary data folder is removed however the run ends.
-    proc = subprocess.Popen([str(executable), "serve", "--host", "127.0.0.1", "--port", str(args.port)], env=env)
+    proc = subprocess.Popen([str(executable), "serve", "--host", LOCALHOST, "--port", str(args.port)], env=env)
     signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
     try:
         while True:
