@@ -2,7 +2,7 @@
 
 CloudFormation reports a deploy complete once the manifests are applied; the first replica still has
 to go through every phase below. The smoke test waits this long for the RayService to become Ready
-(tools/smoke/pipeline_step.py, via stacks/pipeline_stack.py), and KubeRay's
+(platform_constructs/smoke_test/runtime/pipeline_step.py, via stacks/pipeline_stack.py), and KubeRay's
 `ray.io/initializing-timeout` on the RayService is the same figure (`ColdStartBudget.initializing_timeout`,
 k8s_charts/vllm_chart.py), so neither gives up before the other. Both read it from the environment's
 worker shape (config/worker_shape.py), which computes it once.

@@ -82,7 +82,7 @@ class AcceleratorPreset:
 # inf2: 1 Inferentia2 device = 2 NeuronCores, 32 GiB HBM. trn1: 1 Trainium device = 2 NeuronCores.
 # Llama-3-8B has 32 attention heads / 8 KV heads: TP 2, 8 or 32 split them evenly.
 # worker_cpu / worker_memory_gib: the largest whole vCPU / GiB that leave SIZING_MARGIN free in Karpenter's
-# estimate (config/node_fit.py; tests/charts/test_presets.py checks both "fits" and "largest"):
+# estimate (config/node_fit.py; tests/config/test_presets.py checks both "fits" and "largest"):
 #   type           allocatable (Karpenter)   - DaemonSets    = free for the worker   -> worker
 #   inf2.xlarge       3920m /  14162Mi      846m / 657Mi     3074m /  13505Mi       2 /  12 GiB
 #   inf2.8xlarge     31850m / 118312Mi                      31004m / 117655Mi      30 / 113 GiB

@@ -2,7 +2,7 @@
 
 Stack names, tags, labels, the metric namespace, cache and log paths, the ECR repository and the
 default cluster names all start from PROJECT_SLUG, so renaming the project (or running a second copy
-of it in one account) is this one value. tests/platform/test_project_names.py checks that the slug is
+of it in one account) is this one value. tests/config/test_project_names.py checks that the slug is
 written nowhere else.
 """
 

@@ -8,14 +8,13 @@ serves only the namespaces listed in its conditions, so no other namespace can p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 import cdk8s
 from constructs import Construct
 
 from config.project import MANAGED_BY_LABELS
 from config.secrets import CLUSTER_SECRET_STORE, SECRET_REFRESH_INTERVAL
 from config.versions import EXTERNAL_SECRETS_API_VERSION
+from k8s_charts.objects import custom_resource
 
 
 @dataclass(frozen=True)
@@ -28,33 +27,27 @@ class SecretSync:
 
 
 def cluster_secret_store(scope: Construct, region: str, namespaces: list[str]) -> cdk8s.ApiObject:
-    store = cdk8s.ApiObject(
-        scope, "cluster-secret-store",
-        api_version=EXTERNAL_SECRETS_API_VERSION, kind="ClusterSecretStore",
-        metadata=cdk8s.ApiObjectMetadata(name=CLUSTER_SECRET_STORE, labels=MANAGED_BY_LABELS),
-    )
-    spec: dict[str, Any] = {
-        # Only these namespaces may reference the store.
-        "conditions": [{"namespaces": sorted(namespaces)}],
-        # No `auth`: ESO uses its controller's Pod Identity credentials.
-        "provider": {"aws": {"service": "SecretsManager", "region": region}},
-    }
-    store.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
-    return store
+    return custom_resource(scope, "cluster-secret-store", {
+        "apiVersion": EXTERNAL_SECRETS_API_VERSION, "kind": "ClusterSecretStore",
+        "metadata": {"name": CLUSTER_SECRET_STORE, "labels": MANAGED_BY_LABELS},
+        "spec": {
+            # Only these namespaces may reference the store.
+            "conditions": [{"namespaces": sorted(namespaces)}],
+            # No `auth`: ESO uses its controller's Pod Identity credentials.
+            "provider": {"aws": {"service": "SecretsManager", "region": region}},
+        },
+    })
 
 
 def external_secret(scope: Construct, sync: SecretSync) -> cdk8s.ApiObject:
-    obj = cdk8s.ApiObject(
-        scope, f"external-secret-{sync.namespace}-{sync.k8s_secret}",
-        api_version=EXTERNAL_SECRETS_API_VERSION, kind="ExternalSecret",
-        metadata=cdk8s.ApiObjectMetadata(name=sync.k8s_secret, namespace=sync.namespace, labels=MANAGED_BY_LABELS),
-    )
-    spec = {
-        "refreshInterval": SECRET_REFRESH_INTERVAL,
-        "secretStoreRef": {"kind": "ClusterSecretStore", "name": CLUSTER_SECRET_STORE},
-        # Owner: the Secret is deleted with the ExternalSecret; no stray copy survives a teardown.
-        "target": {"name": sync.k8s_secret, "creationPolicy": "Owner", "deletionPolicy": "Retain"},
-        "data": [{"secretKey": sync.key, "remoteRef": {"key": sync.secrets_manager_name}}],
-    }
-    obj.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
-    return obj
+    return custom_resource(scope, f"external-secret-{sync.namespace}-{sync.k8s_secret}", {
+        "apiVersion": EXTERNAL_SECRETS_API_VERSION, "kind": "ExternalSecret",
+        "metadata": {"name": sync.k8s_secret, "namespace": sync.namespace, "labels": MANAGED_BY_LABELS},
+        "spec": {
+            "refreshInterval": SECRET_REFRESH_INTERVAL,
+            "secretStoreRef": {"kind": "ClusterSecretStore", "name": CLUSTER_SECRET_STORE},
+            # Owner: the Secret is deleted with the ExternalSecret; no stray copy survives a teardown.
+            "target": {"name": sync.k8s_secret, "creationPolicy": "Owner", "deletionPolicy": "Retain"},
+            "data": [{"secretKey": sync.key, "remoteRef": {"key": sync.secrets_manager_name}}],
+        },
+    })

@@ -18,8 +18,6 @@ from constructs import Construct
 from config import names
 
 WEBUI_POD_LABELS = {"app": names.WEBUI_SERVICE_NAME}
-# Namespace of the amazon-cloudwatch-observability add-on, whose agent scrapes Prometheus metrics.
-MONITORING_NAMESPACE = "amazon-cloudwatch"
 RAY_HEAD_LABELS = {"ray.io/node-type": "head"}  # set by KubeRay on head pods
 
 
@@ -88,7 +86,7 @@ def ray_network_policies(scope: Construct, ray_labels: dict[str, str], ingress_n
         ingress=kplus.NetworkPolicyTraffic(
             default=kplus.NetworkPolicyTrafficDefault.DENY,
             rules=[kplus.NetworkPolicyRule(
-                peer=_from_namespace(scope, "cloudwatch-agent", MONITORING_NAMESPACE),
+                peer=_from_namespace(scope, "cloudwatch-agent", names.CLOUDWATCH_NAMESPACE),
                 ports=[kplus.NetworkPolicyPort.tcp(names.RAY_METRICS_PORT)],
             )],
         ),

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import cdk8s
 from constructs import Construct
 
 from config import names
-from config.project import PART_OF_LABELS
 from config.secrets import (
     API_KEY_ENV, API_KEY_SECRET, HF_TOKEN_KEY, HF_TOKEN_SECRET, WEBUI_SECRET, WEBUI_SECRET_KEY,
 )
 from k8s_charts.external_secrets import SecretSync, cluster_secret_store, external_secret
 from k8s_charts.inputs import ChartInputs
+from k8s_charts.objects import PlatformChart
 
 
 def secret_syncs(inputs: ChartInputs) -> list[SecretSync]:
@@ -26,11 +25,11 @@ def secret_syncs(inputs: ChartInputs) -> list[SecretSync]:
     return syncs
 
 
-class SecretsChart(cdk8s.Chart):
+class SecretsChart(PlatformChart):
     """Needs the External Secrets Operator CRDs and the two namespaces (apply after the other charts)."""
 
     def __init__(self, scope: Construct, id: str, inputs: ChartInputs) -> None:
-        super().__init__(scope, id, labels=dict(PART_OF_LABELS))
+        super().__init__(scope, id)
         cluster_secret_store(self, inputs.cfg.region, [names.VLLM_NAMESPACE, names.WEBUI_NAMESPACE])
         for sync in secret_syncs(inputs):
             external_secret(self, sync)

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-import cdk8s
-import cdk8s_plus_27 as kplus
 from constructs import Construct
 
 from config import names
 from config.presets import CACHE_INIT_CPU, CACHE_INIT_MEMORY
-from config.project import PART_OF_LABELS
+from config.kubernetes import app_labels, container_security, pod_security
 from config.secrets import API_KEY_ENV, API_KEY_SECRET, HF_TOKEN_KEY, HF_TOKEN_SECRET
 from config.versions import RAY_VERSION
 from k8s_charts import rayservice as rs
 from k8s_charts.inputs import ChartInputs
 from k8s_charts.network_policies import ray_network_policies
+from k8s_charts.objects import PlatformChart, custom_resource, namespace
 from serving.deployment import NEURON_CORES_RESOURCE
 from serving.settings import RAY_SERVE_ENV
 from k8s_charts.serve_config import ARTIFACTS_MOUNT, CACHE_MOUNT, HF_HOME, serve_config_yaml
 
-APP_LABELS = {"app.kubernetes.io/name": names.RAYSERVICE_NAME, **PART_OF_LABELS}
+APP_LABELS = app_labels(names.RAYSERVICE_NAME)
 WORKER_GROUP = "neuron-group"
 # The head runs GCS, the dashboard, the Serve controller and an HTTP proxy -- no model (num-cpus 0).
 # Requests equal limits (Guaranteed QoS) so the head is the last pod evicted from a core node.
@@ -63,15 +62,7 @@ def _secret_env(inputs: ChartInputs) -> list[dict[str, Any]]:
 
 def _container_security() -> dict[str, Any]:
     """Ray containers (and KubeRay's autoscaler sidecar): the image's non-root user, no capabilities."""
-    return {
-        "runAsUser": RAY_UID,
-        "runAsGroup": RAY_GID,
-        "runAsNonRoot": True,
-        "allowPrivilegeEscalation": False,
-        "privileged": False,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    return container_security(RAY_UID, RAY_GID)
 
 
 def cache_init_container(image: str) -> dict[str, Any]:
@@ -89,16 +80,7 @@ def cache_init_container(image: str) -> dict[str, Any]:
         "imagePullPolicy": "IfNotPresent",
         "command": ["/bin/sh", "-c", f"mkdir -p {dirs} && chown {RAY_UID}:{RAY_GID} {dirs}"],
         "resources": {"requests": dict(resources), "limits": dict(resources)},
-        "securityContext": {
-            "runAsUser": 0,
-            "runAsGroup": 0,
-            "runAsNonRoot": False,
-            "allowPrivilegeEscalation": False,
-            "privileged": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"], "add": ["CHOWN"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": container_security(0, 0, read_only_root=True, add_capabilities=("CHOWN",)),
         "volumeMounts": [{"name": "model-cache", "mountPath": CACHE_MOUNT}],
     }
 
@@ -124,7 +106,7 @@ def head_template(inputs: ChartInputs) -> dict[str, Any]:
         "metadata": {"labels": dict(APP_LABELS)},
         "spec": {
             "containers": [container],
-            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+            "securityContext": pod_security(),
             "nodeSelector": {names.NODE_ROLE_LABEL: names.CORE_NODE_ROLE},
             "volumes": [{"name": "ray-logs", "emptyDir": {}}],
         },
@@ -158,7 +140,7 @@ def worker_template(inputs: ChartInputs) -> dict[str, Any]:
             "schedulerName": names.NEURON_SCHEDULER_NAME,
             "initContainers": [cache_init_container(inputs.serving_image)],
             "containers": [container],
-            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+            "securityContext": pod_security(),
             # One worker pod per node, on the preset's instance type from the Karpenter NodePool.
             "nodeSelector": {names.NODEPOOL_LABEL: shape.pool, "node.kubernetes.io/instance-type": shape.instance_type},
             "tolerations": [{"key": names.NEURON_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
@@ -213,26 +195,14 @@ def rayservice_spec(inputs: ChartInputs) -> rs.RayServiceSpec:
     )
 
 
-def namespace(chart: cdk8s.Chart, name: str, labels: dict[str, str] | None = None) -> kplus.Namespace:
-    ns = kplus.Namespace(chart, "namespace", metadata=cdk8s.ApiObjectMetadata(name=name, labels=labels or {}))
-    # A Namespace is cluster-scoped: drop the chart's default namespace from its metadata.
-    cdk8s.ApiObject.of(ns).add_json_patch(cdk8s.JsonPatch.remove("/metadata/namespace"))
-    return ns
-
-
-class VllmChart(cdk8s.Chart):
+class VllmChart(PlatformChart):
     """Namespace `vllm`: the RayService (names.RAYSERVICE_NAME) and the NetworkPolicies around it."""
 
     def __init__(self, scope: Construct, id: str, inputs: ChartInputs) -> None:
-        super().__init__(scope, id, namespace=names.VLLM_NAMESPACE, labels=dict(PART_OF_LABELS))
+        super().__init__(scope, id, namespace=names.VLLM_NAMESPACE)
         # The workers mount a node-local hostPath cache, which the baseline Pod Security Standard
         # forbids, so nothing is enforced here; audit against baseline keeps other drift visible.
         self.namespace_obj = namespace(self, names.VLLM_NAMESPACE, {"pod-security.kubernetes.io/audit": "baseline"})
-        manifest = rayservice_spec(inputs).to_manifest()
-        self.rayservice = cdk8s.ApiObject(
-            self, "rayservice", api_version=manifest["apiVersion"], kind=manifest["kind"],
-            metadata=cdk8s.ApiObjectMetadata(**{k: v for k, v in manifest["metadata"].items()}),
-        )
-        self.rayservice.add_json_patch(cdk8s.JsonPatch.add("/spec", manifest["spec"]))
+        self.rayservice = custom_resource(self, "rayservice", rayservice_spec(inputs).to_manifest())
         self.rayservice.add_dependency(self.namespace_obj)
         ray_network_policies(self, APP_LABELS, inputs.ingress_namespace, head_serves=HEAD_SERVES_TRAFFIC)

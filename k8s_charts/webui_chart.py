@@ -9,11 +9,11 @@ from constructs import Construct
 from config import names
 from config.secrets import API_KEY_ENV, API_KEY_SECRET, WEBUI_SECRET, WEBUI_SECRET_KEY
 from config.versions import OPEN_WEBUI_IMAGE
-from config.project import PART_OF_LABELS
+from config.kubernetes import RUNTIME_DEFAULT_SECCOMP
 from config.webui import COMMON_ENV
 from k8s_charts.inputs import ChartInputs, check_image
 from k8s_charts.network_policies import WEBUI_POD_LABELS, webui_network_policies
-from k8s_charts.vllm_chart import namespace
+from k8s_charts.objects import PlatformChart, namespace
 
 DATA_DIR = "/app/backend/data"
 DATA_SIZE = cdk8s.Size.gibibytes(10)
@@ -22,11 +22,11 @@ RUN_AS_USER = 10001  # high uid: never collides with a host account
 FS_GROUP = 10001
 
 
-class WebUiChart(cdk8s.Chart):
+class WebUiChart(PlatformChart):
     """Deployment + Service `open-webui` (80 -> 8080), its data PVC on gp3, NetworkPolicies."""
 
     def __init__(self, scope: Construct, id: str, inputs: ChartInputs) -> None:
-        super().__init__(scope, id, namespace=names.WEBUI_NAMESPACE, labels=dict(PART_OF_LABELS))
+        super().__init__(scope, id, namespace=names.WEBUI_NAMESPACE)
         check_image("OPEN_WEBUI_IMAGE", OPEN_WEBUI_IMAGE)
         # Open WebUI needs nothing privileged: enforce the restricted Pod Security Standard.
         self.namespace_obj = namespace(self, names.WEBUI_NAMESPACE, {"pod-security.kubernetes.io/enforce": "restricted"})
@@ -88,7 +88,7 @@ class WebUiChart(cdk8s.Chart):
         )
         # cdk8s-plus-27 can set neither seccomp nor "drop ALL"; the restricted Pod Security Standard needs both.
         cdk8s.ApiObject.of(self.deployment).add_json_patch(
-            cdk8s.JsonPatch.add("/spec/template/spec/securityContext/seccompProfile", {"type": "RuntimeDefault"}),
+            cdk8s.JsonPatch.add("/spec/template/spec/securityContext/seccompProfile", dict(RUNTIME_DEFAULT_SECCOMP)),
             cdk8s.JsonPatch.add("/spec/template/spec/containers/0/securityContext/capabilities", {"drop": ["ALL"]}),
         )
         self.container.mount(DATA_DIR, kplus.Volume.from_persistent_volume_claim(self, "data-volume", data))

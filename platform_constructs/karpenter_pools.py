@@ -1,18 +1,19 @@
 """Karpenter EC2NodeClasses and NodePools as plain Kubernetes manifests (dicts).
 
-Pure functions of the environment config, so the tests validate exactly what is deployed against the
-Karpenter CRDs, and the NodePool limits follow the accelerator preset and replica bounds.
+Pure functions of plain values (the cluster's and the environment's names, the worker shape), so the
+tests validate exactly what is deployed against the Karpenter CRDs, and the NodePool limits follow the
+accelerator preset and replica bounds (config/worker_shape.py).
 """
 
 from __future__ import annotations
 
-from config.environments import EnvironmentConfig
 from config.names import (
     INFERENCE_NODE_ROLE, NEURON_RESOURCE, NEURON_TAINT_KEY, NODE_ROLE_LABEL, NODEPOOL_BY_FAMILY, NODEPOOL_DEFAULT,
 )
 from config.presets import PRESETS
 from config.project import PROJECT_SLUG, PROJECT_TAG
 from config.versions import AL2023_AMI_ALIAS
+from config.worker_shape import WorkerShape
 from platform_constructs.tags import EKS_CLUSTER_NAME_TAG, KARPENTER_DISCOVERY_TAG
 
 NODECLASS_DEFAULT = "default"
@@ -28,7 +29,7 @@ def node_role_name(cluster_name: str) -> str:
     return f"KarpenterNode-{cluster_name}"[:64]
 
 
-def ec2_node_class(name: str, cfg: EnvironmentConfig, *, root_gib: int, fast_root: bool = False) -> dict:
+def ec2_node_class(name: str, *, cluster_name: str, environment: str, root_gib: int, fast_root: bool = False) -> dict:
     ebs = {"volumeSize": f"{root_gib}Gi", "volumeType": "gp3", "encrypted": True, "deleteOnTermination": True}
     if fast_root:
         # Model load time is bound by the root volume: gp3 at its throughput maximum.
@@ -38,14 +39,14 @@ def ec2_node_class(name: str, cfg: EnvironmentConfig, *, root_gib: int, fast_roo
         "kind": "EC2NodeClass",
         "metadata": {"name": name},
         "spec": {
-            "role": node_role_name(cfg.cluster_name),
+            "role": node_role_name(cluster_name),
             # Pinned, never @latest (see config/versions.py). For inf2/trn1 the alias resolves to the
             # Neuron variant of the same AL2023 release.
             "amiSelectorTerms": [{"alias": AL2023_AMI_ALIAS}],
-            "subnetSelectorTerms": [{"tags": {KARPENTER_DISCOVERY_TAG: cfg.cluster_name}}],
+            "subnetSelectorTerms": [{"tags": {KARPENTER_DISCOVERY_TAG: cluster_name}}],
             # The cluster security group EKS creates (and tags): nodes talk to the control plane and
             # to the core nodes' pods exactly as the managed node group does.
-            "securityGroupSelectorTerms": [{"tags": {EKS_CLUSTER_NAME_TAG: cfg.cluster_name}}],
+            "securityGroupSelectorTerms": [{"tags": {EKS_CLUSTER_NAME_TAG: cluster_name}}],
             "blockDeviceMappings": [{"deviceName": "/dev/xvda", "rootVolume": True, "ebs": ebs}],
             "metadataOptions": {
                 "httpEndpoint": "enabled",
@@ -53,7 +54,7 @@ def ec2_node_class(name: str, cfg: EnvironmentConfig, *, root_gib: int, fast_roo
                 "httpTokens": "required",
                 "httpPutResponseHopLimit": 2,  # same as the core nodes: node agents in pods read IMDS
             },
-            "tags": {PROJECT_TAG: PROJECT_SLUG, "environment": cfg.name},
+            "tags": {PROJECT_TAG: PROJECT_SLUG, "environment": environment},
         },
     }
 
@@ -62,7 +63,7 @@ def _requirement(key: str, operator: str, values: list[str]) -> dict:
     return {"key": key, "operator": operator, "values": values}
 
 
-def default_node_pool(cfg: EnvironmentConfig) -> dict:
+def default_node_pool() -> dict:
     """General-purpose x86 capacity (c/m/r, gen 6+), spot first with on-demand fallback."""
     return {
         "apiVersion": "karpenter.sh/v1",
@@ -92,7 +93,7 @@ def default_node_pool(cfg: EnvironmentConfig) -> dict:
     }
 
 
-def _family_limits(family: str, cfg: EnvironmentConfig) -> dict:
+def _family_limits(family: str, shape: WorkerShape) -> dict:
     """Room for max_replicas worker nodes of the largest instance in the family (or of the preset).
 
     Karpenter holds a NodePool's limits against the *capacity* of its nodes, not their allocatable
@@ -101,7 +102,6 @@ def _family_limits(family: str, cfg: EnvironmentConfig) -> dict:
     (config/node_fit.py, via the preset) bound both Karpenter's capacity estimate (memory minus the VM
     overhead) and what a booted node reports, so max_replicas nodes always fit the limits.
     """
-    shape = cfg.worker_shape
     sizes = [shape.preset] if shape.family == family else [p for p in PRESETS.values() if p.family == family]
     largest = max(sizes, key=lambda p: p.neuron_devices)
     nodes = shape.max_nodes
@@ -112,7 +112,7 @@ def _family_limits(family: str, cfg: EnvironmentConfig) -> dict:
     }
 
 
-def accelerator_node_pool(name: str, family: str, cfg: EnvironmentConfig) -> dict:
+def accelerator_node_pool(name: str, family: str, shape: WorkerShape) -> dict:
     """Neuron capacity: on-demand only (a spot reclaim costs minutes of model load), tainted so
     only pods that tolerate aws.amazon.com/neuron land there, consolidated only when empty."""
     return {
@@ -135,7 +135,7 @@ def accelerator_node_pool(name: str, family: str, cfg: EnvironmentConfig) -> dic
                     "terminationGracePeriod": "1h",
                 },
             },
-            "limits": _family_limits(family, cfg),
+            "limits": _family_limits(family, shape),
             "disruption": {
                 # Never repack a node that serves a loaded model; remove it once it is empty.
                 "consolidationPolicy": "WhenEmpty",
@@ -146,13 +146,16 @@ def accelerator_node_pool(name: str, family: str, cfg: EnvironmentConfig) -> dic
     }
 
 
-def node_classes(cfg: EnvironmentConfig) -> list[dict]:
+def node_classes(*, cluster_name: str, environment: str) -> list[dict]:
     return [
-        ec2_node_class(NODECLASS_DEFAULT, cfg, root_gib=DEFAULT_ROOT_GIB),
-        ec2_node_class(NODECLASS_NEURON, cfg, root_gib=NEURON_ROOT_GIB, fast_root=True),
+        ec2_node_class(NODECLASS_DEFAULT, cluster_name=cluster_name, environment=environment,
+                       root_gib=DEFAULT_ROOT_GIB),
+        ec2_node_class(NODECLASS_NEURON, cluster_name=cluster_name, environment=environment,
+                       root_gib=NEURON_ROOT_GIB, fast_root=True),
     ]
 
 
-def node_pools(cfg: EnvironmentConfig) -> list[dict]:
-    return [default_node_pool(cfg)] + [accelerator_node_pool(pool, family, cfg)
-                                       for family, pool in NODEPOOL_BY_FAMILY.items()]
+def node_pools(shape: WorkerShape) -> list[dict]:
+    """The default pool, then one pool per accelerator family; limits sized for `shape` (cfg.worker_shape)."""
+    return [default_node_pool()] + [accelerator_node_pool(pool, family, shape)
+                                    for family, pool in NODEPOOL_BY_FAMILY.items()]

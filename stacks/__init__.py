@@ -32,24 +32,28 @@ class EnvironmentStacks:
 def build_environment(scope: Construct, cfg: EnvironmentConfig) -> EnvironmentStacks:
     env = Environment(account=cfg.account, region=cfg.region)
     prefix = cfg.stack_prefix
-    network = NetworkStack(scope, f"{prefix}-Network", cfg=cfg, env=env,
+    # Stack-level tags (CloudFormation tags the stack and propagates them) are given explicitly: with
+    # @aws-cdk/core:explicitStackTags (cdk.json) Tags.of(stack) below tags only the template's resources.
+    tags = {PROJECT_TAG: PROJECT_SLUG, "environment": cfg.name}
+    network = NetworkStack(scope, f"{prefix}-Network", cfg=cfg, env=env, tags=tags,
                            description="VPC, subnets for nodes and pods, NAT, flow logs")
-    cluster = ClusterStack(scope, f"{prefix}-Cluster", cfg=cfg, env=env, vpc=network.vpc,
+    cluster = ClusterStack(scope, f"{prefix}-Cluster", cfg=cfg, env=env, tags=tags, vpc=network.vpc,
                            node_subnets=network.pod_subnets,
                            description="EKS control plane, core node group, managed add-ons")
-    addons = AddonsStack(scope, f"{prefix}-Addons", cfg=cfg, env=env, cluster=cluster,
+    addons = AddonsStack(scope, f"{prefix}-Addons", cfg=cfg, env=env, tags=tags, cluster=cluster,
                          description="Karpenter and its NodePools, Neuron device plugin and scheduler, KubeRay")
-    inference = InferenceStack(scope, f"{prefix}-Inference", cfg=cfg, env=env, cluster=cluster.cluster,
+    inference = InferenceStack(scope, f"{prefix}-Inference", cfg=cfg, env=env, tags=tags, cluster=cluster.cluster,
                                description="Serving image, secrets sync (ESO), RayService and Open WebUI charts")
     inference.add_stack_dependency(addons)  # KubeRay's CRDs, the Neuron scheduler and NodePools first
-    observability = ObservabilityStack(scope, f"{prefix}-Observability", cfg=cfg, env=env, cluster=cluster.cluster,
-                                       vpc=network.vpc, smoke_invoker_account=PIPELINE.account,
+    observability = ObservabilityStack(scope, f"{prefix}-Observability", cfg=cfg, env=env, tags=tags,
+                                       cluster=cluster.cluster, vpc=network.vpc,
+                                       smoke_invoker_account=PIPELINE.account,
                                        description="Serving metrics, dashboard, alarms (SNS), pipeline smoke test")
     observability.add_stack_dependency(inference)  # its ConfigMap and Role live in the `vllm` namespace
     stacks = EnvironmentStacks(network=network, cluster=cluster, addons=addons, inference=inference,
                                observability=observability)
     for stack in (s for s in vars(stacks).values() if isinstance(s, Stack)):
-        Tags.of(stack).add(PROJECT_TAG, PROJECT_SLUG)
-        Tags.of(stack).add("environment", cfg.name)
+        for key, value in tags.items():
+            Tags.of(stack).add(key, value)
         Aspects.of(stack).add(LambdaLogRetention(cfg.log_retention_days))
     return stacks

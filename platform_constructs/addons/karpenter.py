@@ -3,19 +3,22 @@ interruption queue with its EventBridge rules, and the EC2NodeClasses/NodePools 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Mapping
+
 from aws_cdk import Duration, Stack, aws_eks_v2 as eks, aws_events as events, aws_events_targets as targets
 from aws_cdk import aws_iam as iam, aws_sqs as sqs
 from constructs import Construct
 
-from config.environments import EnvironmentConfig
-from config.names import KARPENTER_NAMESPACE
+from config.names import CORE_NODE_ROLE, KARPENTER_NAMESPACE, NODE_ROLE_LABEL
 from config.versions import KARPENTER_CHART_REPO, KARPENTER_CRD_CHART_REPO, KARPENTER_VERSION
+from config.worker_shape import WorkerShape
 from platform_constructs import karpenter_pools
+from platform_constructs.addons.helm_addon import HelmAddOnProps, helm_chart
 from platform_constructs.addons.pod_identity import pod_identity_role
 from platform_constructs.nag import acknowledge, wildcard_resource_findings
 from platform_constructs.tags import cluster_tag
 
-SERVICE_ACCOUNT = "karpenter"
 NODE_MANAGED_POLICIES = (
     "AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly",
     "AmazonSSMManagedInstanceCore",
@@ -35,7 +38,7 @@ def controller_statements(cluster_name: str, stack: Stack, queue_arn: str, node_
     """Karpenter's controller permissions, statement for statement (same Sids) those of its v1.14.1
     reference CloudFormation (aws/karpenter-provider-aws website/content/en/v1.14/getting-started/
     getting-started-with-karpenter/cloudformation.yaml; the action list is recorded in
-    tests/platform/data/), scoped to this cluster by the tags Karpenter puts on everything it creates."""
+    tests/support/data/), scoped to this cluster by the tags Karpenter puts on everything it creates."""
     region, partition, account = stack.region, stack.partition, stack.account
     ec2 = f"arn:{partition}:ec2:{region}"
     owned = {f"aws:RequestTag/{cluster_tag(cluster_name)}": "owned", "aws:RequestTag/eks:eks-cluster-name": cluster_name}
@@ -139,14 +142,33 @@ def controller_statements(cluster_name: str, stack: Stack, queue_arn: str, node_
     ]
 
 
-class Karpenter(Construct):
-    def __init__(
-        self, scope: Construct, id: str, *, cluster: eks.ICluster, cfg: EnvironmentConfig,
-        controller_node_selector: dict[str, str],
-    ) -> None:
+@dataclass(frozen=True, kw_only=True)
+class KarpenterProps(HelmAddOnProps):
+    # The environment: the cluster's name (queue, node role, discovery tags), the environment's name (the
+    # nodes' `environment` tag) and the worker shape the accelerator NodePools' limits are sized for.
+    cluster_name: str
+    environment: str
+    worker_shape: WorkerShape
+    # The controller chart; the CRDs come from their own chart of the same version.
+    chart: str = "karpenter"
+    repository: str = KARPENTER_CHART_REPO
+    version: str = KARPENTER_VERSION
+    namespace: str = KARPENTER_NAMESPACE
+    release: str = "karpenter"
+    crd_chart: str = "karpenter-crd"
+    crd_repository: str = KARPENTER_CRD_CHART_REPO
+    crd_release: str = "karpenter-crd"
+    service_account: str = "karpenter"
+    # Karpenter must never run on capacity it manages: the controller runs on the core node group.
+    node_selector: Mapping[str, str] = field(default_factory=lambda: {NODE_ROLE_LABEL: CORE_NODE_ROLE})
+
+
+class KarpenterAddOn(Construct):
+    def __init__(self, scope: Construct, id: str, *, cluster: eks.ICluster, props: KarpenterProps) -> None:
         super().__init__(scope, id)
+        self.props = props
         stack = Stack.of(self)
-        name = cfg.cluster_name
+        name = props.cluster_name
 
         self.queue = sqs.Queue(
             self, "InterruptionQueue",
@@ -194,33 +216,31 @@ class Karpenter(Construct):
             "ownership tags and reads are limited to this region (Karpenter's reference policy).",
         ))
         self.pod_identity = eks.CfnPodIdentityAssociation(
-            self, "ControllerPodIdentity", cluster_name=cluster.cluster_name, namespace=KARPENTER_NAMESPACE,
-            service_account=SERVICE_ACCOUNT, role_arn=self.controller_role.role_arn,
+            self, "ControllerPodIdentity", cluster_name=cluster.cluster_name, namespace=props.namespace,
+            service_account=props.service_account, role_arn=self.controller_role.role_arn,
         )
 
         self.crds = eks.HelmChart(
-            self, "Crds", cluster=cluster, chart="karpenter-crd", repository=KARPENTER_CRD_CHART_REPO,
-            version=KARPENTER_VERSION, namespace=KARPENTER_NAMESPACE, release="karpenter-crd",
+            self, "Crds", cluster=cluster, chart=props.crd_chart, repository=props.crd_repository,
+            version=props.version, namespace=props.namespace, release=props.crd_release,
         )
-        self.chart = eks.HelmChart(
-            self, "Chart", cluster=cluster, chart="karpenter", repository=KARPENTER_CHART_REPO,
-            version=KARPENTER_VERSION, namespace=KARPENTER_NAMESPACE, release="karpenter",
+        self.values = props.merged_values({
+            "settings": {"clusterName": name, "interruptionQueue": self.queue.queue_name},
+            "serviceAccount": {"name": props.service_account},
+            "replicas": 2,
+            "nodeSelector": dict(props.node_selector),
+            "controller": {"resources": {"requests": {"cpu": "500m", "memory": "1Gi"},
+                                         "limits": {"memory": "1Gi"}}},
+        })
+        self.chart = helm_chart(
+            self, "Chart", cluster=cluster, props=props, values=self.values,
             skip_crds=True,  # owned by the karpenter-crd release above
             wait=True, timeout=Duration.minutes(10),
-            values={
-                "settings": {"clusterName": name, "interruptionQueue": self.queue.queue_name},
-                "serviceAccount": {"name": SERVICE_ACCOUNT},
-                "replicas": 2,
-                # Karpenter must never run on capacity it manages.
-                "nodeSelector": controller_node_selector,
-                "controller": {"resources": {"requests": {"cpu": "500m", "memory": "1Gi"},
-                                             "limits": {"memory": "1Gi"}}},
-            },
         )
         self.chart.node.add_dependency(self.crds, self.pod_identity, self.node_access)
 
-        self.node_classes = karpenter_pools.node_classes(cfg)
-        self.node_pools = karpenter_pools.node_pools(cfg)
+        self.node_classes = karpenter_pools.node_classes(cluster_name=name, environment=props.environment)
+        self.node_pools = karpenter_pools.node_pools(props.worker_shape)
         self.pools_manifest = eks.KubernetesManifest(
             self, "NodePools", cluster=cluster, manifest=[*self.node_classes, *self.node_pools], overwrite=True,
         )

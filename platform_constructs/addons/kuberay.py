@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Mapping
+
 from aws_cdk import Duration, aws_eks_v2 as eks
 from constructs import Construct
 
-from config.names import KUBERAY_NAMESPACE
+from config.names import CORE_NODE_ROLE, KUBERAY_NAMESPACE, NODE_ROLE_LABEL
 from config.versions import KUBERAY_CHART_REPO, KUBERAY_VERSION
+from platform_constructs.addons.helm_addon import HelmAddOnProps, helm_chart
 
 
-class KubeRayOperator(Construct):
-    def __init__(self, scope: Construct, id: str, *, cluster: eks.ICluster, core_node_selector: dict[str, str]) -> None:
+@dataclass(frozen=True, kw_only=True)
+class KubeRayProps(HelmAddOnProps):
+    chart: str = "kuberay-operator"
+    repository: str = KUBERAY_CHART_REPO
+    version: str = KUBERAY_VERSION
+    namespace: str = KUBERAY_NAMESPACE
+    release: str = "kuberay-operator"
+    node_selector: Mapping[str, str] = field(default_factory=lambda: {NODE_ROLE_LABEL: CORE_NODE_ROLE})
+
+
+class KubeRayAddOn(Construct):
+    def __init__(self, scope: Construct, id: str, *, cluster: eks.ICluster, props: KubeRayProps) -> None:
         super().__init__(scope, id)
-        self.values = {
-            "nodeSelector": core_node_selector,
+        self.props = props
+        self.values = props.merged_values({
+            "nodeSelector": dict(props.node_selector),
             "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "512Mi"}},
-        }
-        self.chart = eks.HelmChart(
-            self, "Chart", cluster=cluster, chart="kuberay-operator", repository=KUBERAY_CHART_REPO,
-            version=KUBERAY_VERSION, namespace=KUBERAY_NAMESPACE, create_namespace=True, release="kuberay-operator",
-            values=self.values, wait=True, timeout=Duration.minutes(10),
+        })
+        self.chart = helm_chart(
+            self, "Chart", cluster=cluster, props=props, values=self.values,
+            create_namespace=True, wait=True, timeout=Duration.minutes(10),
         )

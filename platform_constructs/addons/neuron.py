@@ -4,13 +4,30 @@ NeuronCores contiguously (the RayService workers set schedulerName to it)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Mapping
+
 from aws_cdk import Duration, aws_eks_v2 as eks
 from constructs import Construct
 
-from config.names import NEURON_NAMESPACE, NEURON_SCHEDULER_NAME
+from config.names import CORE_NODE_ROLE, NEURON_NAMESPACE, NEURON_SCHEDULER_NAME, NODE_ROLE_LABEL
 from config.versions import (
     NEURON_CHART_REPO, NEURON_CHART_VERSION, NEURON_KUBE_SCHEDULER_REPOSITORY, NEURON_KUBE_SCHEDULER_TAGS,
 )
+from platform_constructs.addons.helm_addon import HelmAddOnProps, helm_chart
+
+
+@dataclass(frozen=True, kw_only=True)
+class NeuronProps(HelmAddOnProps):
+    chart: str = "neuron-helm-chart"
+    repository: str = NEURON_CHART_REPO
+    version: str = NEURON_CHART_VERSION
+    namespace: str = NEURON_NAMESPACE
+    release: str = "neuron"
+    # Where the scheduler extension and its kube-scheduler run (the chart's default: control-plane nodes).
+    node_selector: Mapping[str, str] = field(default_factory=lambda: {NODE_ROLE_LABEL: CORE_NODE_ROLE})
+    # The cluster's Kubernetes version (picks the kube-scheduler image); None: read from the cluster.
+    kubernetes_version: str | None = None
 
 
 def kube_scheduler_image(kubernetes_version: str) -> dict[str, str]:
@@ -21,7 +38,7 @@ def kube_scheduler_image(kubernetes_version: str) -> dict[str, str]:
     return {"repository": NEURON_KUBE_SCHEDULER_REPOSITORY, "tag": NEURON_KUBE_SCHEDULER_TAGS[kubernetes_version]}
 
 
-def neuron_values(core_node_selector: dict[str, str], kubernetes_version: str) -> dict:
+def neuron_values(core_node_selector: Mapping[str, str], kubernetes_version: str) -> dict:
     return {
         "devicePlugin": {"enabled": True},
         "scheduler": {
@@ -45,19 +62,19 @@ def _cluster_version(cluster: eks.ICluster) -> str:
     stacks/cluster_stack.py), read from its AWS::EKS::Cluster when the caller does not pass it."""
     versions = {c.version for c in cluster.node.find_all() if isinstance(c, eks.CfnCluster) and c.version}
     if len(versions) != 1:
-        raise ValueError("NeuronChart: pass kubernetes_version (the cluster's version could not be read)")
+        raise ValueError("NeuronAddOn: set props.kubernetes_version (the cluster's version could not be read)")
     return versions.pop()
 
 
-class NeuronChart(Construct):
-    def __init__(
-        self, scope: Construct, id: str, *, cluster: eks.ICluster, core_node_selector: dict[str, str],
-        kubernetes_version: str | None = None,
-    ) -> None:
+class NeuronAddOn(Construct):
+    """The Neuron device plugin and scheduler extension (one chart)."""
+
+    def __init__(self, scope: Construct, id: str, *, cluster: eks.ICluster, props: NeuronProps) -> None:
         super().__init__(scope, id)
-        self.values = neuron_values(core_node_selector, kubernetes_version or _cluster_version(cluster))
-        self.chart = eks.HelmChart(
-            self, "Chart", cluster=cluster, chart="neuron-helm-chart", repository=NEURON_CHART_REPO,
-            version=NEURON_CHART_VERSION, namespace=NEURON_NAMESPACE, release="neuron",
-            values=self.values, wait=True, timeout=Duration.minutes(10),
+        self.props = props
+        self.values = props.merged_values(neuron_values(
+            dict(props.node_selector), props.kubernetes_version or _cluster_version(cluster)))
+        self.chart = helm_chart(
+            self, "Chart", cluster=cluster, props=props, values=self.values,
+            wait=True, timeout=Duration.minutes(10),
         )

@@ -17,7 +17,8 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from config.names import CLOUDWATCH_NAMESPACE, RAY_METRICS_PORT, VLLM_NAMESPACE
-from config.project import PART_OF_LABELS, log_group_name as project_log_group
+from config.kubernetes import app_labels, container_security, pod_security
+from config.project import log_group_name as project_log_group
 from config.versions import CLOUDWATCH_AGENT_IMAGE, PYTHON_TOOLS_IMAGE
 from platform_constructs.addons.pod_identity import pod_identity_role
 from platform_constructs.nag import acknowledge, wildcard_resource_findings
@@ -27,6 +28,7 @@ AGENT_NAMESPACE = CLOUDWATCH_NAMESPACE  # created by the amazon-cloudwatch-obser
 NAME = "serving-metrics"
 RAY_POD_SELECTOR = "ray.io/is-ray-node=yes"  # KubeRay labels every Ray pod with it
 EMF_PORT = 25888
+NOBODY_UID = 65534
 BRIDGE_SOURCE = Path(__file__).with_name("bridge.py")
 
 
@@ -42,9 +44,8 @@ def agent_config(region: str) -> dict:
 
 
 def manifests(*, cluster_name: str, region: str, log_group: str) -> list[dict]:
-    labels = {"app.kubernetes.io/name": NAME, **PART_OF_LABELS}
+    labels = app_labels(NAME)
     meta = {"name": NAME, "namespace": AGENT_NAMESPACE, "labels": labels}
-    restricted = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
         # Read-only pod discovery in the serving namespace only.
@@ -65,13 +66,13 @@ def manifests(*, cluster_name: str, region: str, log_group: str) -> list[dict]:
             "selector": {"matchLabels": labels},
             "template": {"metadata": {"labels": labels}, "spec": {
                 "serviceAccountName": NAME,
-                "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                "securityContext": pod_security(),
                 "containers": [
                     {"name": "cloudwatch-agent", "image": CLOUDWATCH_AGENT_IMAGE,
                      "env": [{"name": "RUN_IN_CONTAINER", "value": "True"}, {"name": "AWS_REGION", "value": region}],
                      "ports": [{"name": "emf-tcp", "containerPort": EMF_PORT, "protocol": "TCP"}],
                      "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
-                     "securityContext": restricted,
+                     "securityContext": container_security(None),
                      "volumeMounts": [{"name": "config", "mountPath": "/etc/cwagentconfig/cwagentconfig.json",
                                        "subPath": "cwagentconfig.json", "readOnly": True}]},
                     {"name": "bridge", "image": PYTHON_TOOLS_IMAGE,
@@ -87,8 +88,8 @@ def manifests(*, cluster_name: str, region: str, log_group: str) -> list[dict]:
                          {"name": "INTERVAL_SECONDS", "value": "60"},
                      ],
                      "resources": {"requests": {"cpu": "20m", "memory": "48Mi"}, "limits": {"memory": "128Mi"}},
-                     "securityContext": {**restricted, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
-                                         "runAsUser": 65534},
+                     # nobody:nogroup; the bridge writes nothing to disk.
+                     "securityContext": container_security(NOBODY_UID, read_only_root=True),
                      "volumeMounts": [{"name": "config", "mountPath": "/bridge/bridge.py", "subPath": "bridge.py",
                                        "readOnly": True}]},
                 ],

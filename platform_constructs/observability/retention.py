@@ -1,4 +1,5 @@
-"""Log retention: cfg.log_retention_days (validated in config/environments.py) applied to every log group."""
+"""Log retention: an environment's log_retention_days (validated in config/environments.py) applied to
+every log group. The stacks pass the days (cfg.log_retention_days); nothing here reads the config."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import jsii
 from aws_cdk import CfnResource, IAspect, RemovalPolicy, aws_lambda as lambda_, aws_logs as logs
 from constructs import Construct, IConstruct
 
-from config.environments import LOG_RETENTION_DAYS, EnvironmentConfig
+from config.environments import LOG_RETENTION_DAYS
 
 _NAMES = {
     1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
@@ -18,8 +19,11 @@ _NAMES = {
 assert set(_NAMES) == set(LOG_RETENTION_DAYS)
 
 
-def retention_for(cfg: EnvironmentConfig) -> logs.RetentionDays:
-    return getattr(logs.RetentionDays, _NAMES[cfg.log_retention_days])
+def retention_for(days: int) -> logs.RetentionDays:
+    """The RetentionDays member of `days` (one of LOG_RETENTION_DAYS)."""
+    if days not in _NAMES:
+        raise ValueError(f"log_retention_days: {days!r} is not a CloudWatch Logs retention; allowed: {sorted(_NAMES)}")
+    return getattr(logs.RetentionDays, _NAMES[days])
 
 
 @jsii.implements(IAspect)

@@ -48,7 +48,7 @@ def serve_env(proxy: str) -> dict[str, str]:
         # In the cluster the Serve controller runs on the head pod (a core node) and HAProxy on a worker
         # with 32+ vCPUs; on a 2-core laptop both share the cores with the engine. One HAProxy thread
         # (default 4) and a 0.5 s controller loop (default 0.1 s) cost the engine least: measured with
-        # scripts/bench_overhead.py, throughput ratio 0.83 -> 0.96 against vLLM's own server.
+        # tools/bench/overhead.py, throughput ratio 0.83 -> 0.96 against vLLM's own server.
         "RAY_SERVE_HAPROXY_NBTHREAD": "1",
         "RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "0.5",
         # KV cache for the tiny model: 1 GiB is plenty and keeps local mode far below 4 GiB RSS.

@@ -6,10 +6,10 @@ import sys
 import aws_cdk as cdk
 from aws_cdk.assertions import Template
 
+from config import first_hour
 from config.environments import load_config
 from config.names import RAY_DASHBOARD_PORT, SERVE_PORT, SERVE_SERVICE_NAME, WEBUI_SERVICE_NAME
 from platform_constructs.first_hour_outputs import FirstHourOutputs
-from tools import first_hour
 
 REQUIRED = ("UpdateKubeconfig", "RayServiceStatus", "PortForwardServe", "PortForwardRayDashboard",
             "PortForwardOpenWebUI", "RunClient", "RunBenchmark", "CloudWatchDashboard")
@@ -47,7 +47,8 @@ def test_stack_outputs_carry_the_same_commands():
     cfg = load_config({"env": "dev"})
     app = cdk.App()
     stack = cdk.Stack(app, "FirstHourTest", env=cdk.Environment(account="111111111111", region=cfg.region))
-    FirstHourOutputs(stack, "FirstHour", cfg=cfg)
+    FirstHourOutputs(stack, "FirstHour", env_name=cfg.name, region=cfg.region, cluster_name=cfg.cluster_name,
+                     dashboard_name=first_hour.dashboard_name_for(cfg))
     outputs = Template.from_stack(stack).to_json()["Outputs"]
     for number, step in enumerate(first_hour.steps_for(cfg), start=1):
         output = outputs[f"FirstHour{step.key}"]
@@ -60,7 +61,8 @@ def test_stack_outputs_resolve_tokens_for_real_resource_names():
     app = cdk.App()
     stack = cdk.Stack(app, "FirstHourTokens", env=cdk.Environment(account="111111111111", region=cfg.region))
     param = cdk.CfnParameter(stack, "ClusterName", default="from-the-cluster")
-    FirstHourOutputs(stack, "FirstHour", cfg=cfg, cluster_name=param.value_as_string)
+    FirstHourOutputs(stack, "FirstHour", env_name=cfg.name, region=cfg.region, cluster_name=param.value_as_string,
+                     dashboard_name=first_hour.dashboard_name_for(cfg))
     value = Template.from_stack(stack).to_json()["Outputs"]["FirstHourUpdateKubeconfig"]["Value"]
     assert value == {"Fn::Join": ["", [f"aws eks update-kubeconfig --region {cfg.region} --name ",
                                        {"Ref": "ClusterName"}]]}

@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_endpoint_arguments(b, prefix="compare-")
     b.add_argument("--compare-label", default=None)
     b.add_argument("--overhead-rounds", type=int, default=3,
-                   help="after the sweeps, alternating rounds of scripts/bench_overhead.py against both (0: skip)")
+                   help="after the sweeps, alternating rounds of tools/bench/overhead.py against both (0: skip)")
     return p
 
 

@@ -1,0 +1,65 @@
+"""The operator's first hour after `cdk deploy`: the copy-paste commands for one environment.
+
+`first_hour_steps` is the one place the command text is written: the stack outputs
+(platform_constructs/first_hour_outputs.py, filled by stacks/observability_stack.py) and the
+`make first-hour` CLI (tools/first_hour.py) both print what it returns. It lives in config/ because
+both layers read it: the CLI sits above config, the CDK constructs too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from config.environments import EnvironmentConfig
+from config.names import (
+    CLOUDWATCH_DASHBOARD_SUFFIX, LOCAL_SERVE_URL, RAY_DASHBOARD_PORT, RAY_HEAD_SERVICE_NAME, RAYSERVICE_NAME,
+    SERVE_PORT, SERVE_SERVICE_NAME, VLLM_NAMESPACE, WEBUI_NAMESPACE, WEBUI_PORT, WEBUI_SERVICE_NAME,
+    WEBUI_SERVICE_PORT, local_url,
+)
+from config.secrets import api_key_secret_name
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str  # CloudFormation output id: letters and digits only
+    title: str
+    command: str
+
+
+def first_hour_steps(*, env_name: str, region: str, cluster_name: str, dashboard_name: str) -> list[Step]:
+    """The commands, in the order an operator runs them. Arguments may be CDK tokens (stack outputs)."""
+    ns = VLLM_NAMESPACE
+    base_url = LOCAL_SERVE_URL
+    return [
+        Step("UpdateKubeconfig", "Point kubectl at the cluster",
+             f"aws eks update-kubeconfig --region {region} --name {cluster_name}"),
+        Step("RayServiceStatus", "Check the RayService (first start compiles the model for Neuron: allow ~30 min)",
+             f"kubectl -n {ns} get rayservice {RAYSERVICE_NAME} && kubectl -n {ns} get pods -o wide && "
+             f"kubectl -n {ns} wait rayservice/{RAYSERVICE_NAME} --for=condition=Ready --timeout=45m"),
+        Step("ApiKey", "Export the endpoint's API key (kept in Secrets Manager, never in the stack)",
+             f"export OPENAI_API_KEY=\"$(aws secretsmanager get-secret-value --region {region} "
+             f"--secret-id {api_key_secret_name(cluster_name)} --query SecretString --output text)\""),
+        Step("PortForwardServe", f"Port-forward the OpenAI-compatible endpoint to {base_url}",
+             f"kubectl -n {ns} port-forward svc/{SERVE_SERVICE_NAME} {SERVE_PORT}:{SERVE_PORT}"),
+        Step("PortForwardRayDashboard", f"Port-forward the Ray dashboard to {local_url(RAY_DASHBOARD_PORT)}",
+             f"kubectl -n {ns} port-forward svc/{RAY_HEAD_SERVICE_NAME} {RAY_DASHBOARD_PORT}:{RAY_DASHBOARD_PORT}"),
+        Step("PortForwardOpenWebUI", f"Port-forward Open WebUI to {local_url(WEBUI_PORT)}",
+             f"kubectl -n {WEBUI_NAMESPACE} port-forward svc/{WEBUI_SERVICE_NAME} {WEBUI_PORT}:{WEBUI_SERVICE_PORT}"),
+        Step("RunClient", "Run the example client (simple, sampling parameters, streaming)",
+             f"OPENAI_BASE_URL={base_url} .venv/bin/python -m tools.client"),
+        Step("RunBenchmark", "Run the LLMPerf-style benchmark with cost per 1M output tokens",
+             f"make bench BENCH_ARGS=\"--base-url {base_url} --env {env_name}\""),
+        Step("CloudWatchDashboard", "Open the CloudWatch dashboard",
+             f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+             f"#dashboards/dashboard/{dashboard_name}"),
+    ]
+
+
+def dashboard_name_for(cfg: EnvironmentConfig) -> str:
+    return f"{cfg.stack_prefix}{CLOUDWATCH_DASHBOARD_SUFFIX}"
+
+
+def steps_for(cfg: EnvironmentConfig) -> list[Step]:
+    """The steps for a configured environment (configured names, no deployed tokens)."""
+    return first_hour_steps(env_name=cfg.name, region=cfg.region, cluster_name=cfg.cluster_name,
+                            dashboard_name=dashboard_name_for(cfg))

@@ -1,0 +1,314 @@
+"""The RayService carries the blueprint's values for every preset, and the parts KubeRay is picky about."""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+
+import pytest
+import yaml
+
+from config import names
+from config.presets import PRESETS
+from config.secrets import API_KEY_ENV, API_KEY_SECRET
+from config.versions import RAY_VERSION
+from k8s_charts import rayservice as rs
+from tests.support.charts import IMAGE, VARIANTS, find
+
+PRESET_VARIANTS = sorted(v for v in VARIANTS if v.startswith("preset-"))
+
+
+def _cluster(files):
+    return find(files, "RayService", names.RAYSERVICE_NAME)["spec"]["rayClusterConfig"]
+
+
+def _worker(files):
+    groups = _cluster(files)["workerGroupSpecs"]
+    assert len(groups) == 1
+    return groups[0]
+
+
+# --- the three readers of rayStartParams.resources --------------------------------------------------
+
+def read_by_bash(value: str) -> dict:
+    """KubeRay writes `ray start ... --resources=VALUE` into a bash command line."""
+    [arg] = [a for a in shlex.split(f"ray start --resources={value} --block") if a.startswith("--resources=")]
+    return json.loads(arg.split("=", 1)[1])
+
+
+def read_by_kuberay(value: str) -> dict:
+    """KubeRay 1.7 getResourcesMap: strings.Trim(s, "'\\"` ") then json.Unmarshal."""
+    return json.loads(value.strip("'\"` "))
+
+
+def read_by_autoscaler(value: str) -> dict:
+    """Ray autoscaler _get_custom_resources: drop first/last char, drop backslashes, ints only."""
+    parsed = json.loads(value[1:-1].replace("\\", ""))
+    assert all(isinstance(v, int) for v in parsed.values()), "autoscaler requires integer resources"
+    return parsed
+
+
+READERS = (read_by_bash, read_by_kuberay, read_by_autoscaler)
+
+
+@pytest.mark.parametrize("variant", PRESET_VARIANTS)
+def test_neuron_cores_param_is_read_identically_by_bash_kuberay_and_autoscaler(synthesized, variant):
+    cfg, files = synthesized[variant]
+    value = _worker(files)["rayStartParams"]["resources"]
+    assert value == "'{\"neuron_cores\":%d}'" % cfg.preset.neuron_cores  # the exact string
+    for reader in READERS:
+        assert reader(value) == {"neuron_cores": cfg.preset.neuron_cores}, reader.__name__
+
+
+@pytest.mark.parametrize("bad, broken_reader", [
+    ('{"neuron_cores": 2}', read_by_autoscaler),           # unquoted: crash-loops the autoscaler
+    ('"{\\"neuron_cores\\": 2}"', read_by_kuberay),         # the blueprint's form: KubeRay 1.7 cannot parse it
+    ("'{\"neuron_cores\": 2.0}'", read_by_autoscaler),      # floats are rejected by the autoscaler
+])
+def test_wrongly_quoted_params_break_a_reader(bad, broken_reader):
+    with pytest.raises((ValueError, AssertionError)):
+        broken_reader(bad)
+
+
+def test_resources_param_builder_rejects_bad_values():
+    assert rs.ray_resources_param({"neuron_cores": 24}) == "'{\"neuron_cores\":24}'"
+    for bad in ({}, {"neuron_cores": 0}, {"neuron_cores": 2.0}, {"neuron cores": 2}):
+        with pytest.raises(rs.RayServiceError, match="rayStartParams.resources"):
+            rs.ray_resources_param(bad)
+
+
+# --- blueprint values --------------------------------------------------------------------------------
+
+def test_names_and_namespace(synthesized):
+    _, files = synthesized["env-dev"]
+    obj = find(files, "RayService")
+    assert obj["metadata"]["name"] == "vllm-llama3-inf2" == names.RAYSERVICE_NAME
+    assert obj["metadata"]["namespace"] == "vllm" == names.VLLM_NAMESPACE
+    # KubeRay names the serve Service <name>-serve-svc from the head port named "serve".
+    assert f"{obj['metadata']['name']}-serve-svc" == names.SERVE_SERVICE_NAME == "vllm-llama3-inf2-serve-svc"
+    cluster = obj["spec"]["rayClusterConfig"]
+    assert cluster["rayVersion"] == RAY_VERSION
+    assert cluster["enableInTreeAutoscaling"] is True
+    assert "headService" not in cluster["headGroupSpec"]  # KubeRay 1.x rejects a named head Service
+    assert "serveService" not in obj["spec"]
+
+
+def test_head(synthesized):
+    _, files = synthesized["env-dev"]
+    head = _cluster(files)["headGroupSpec"]
+    assert head["rayStartParams"]["num-cpus"] == "0"
+    spec = head["template"]["spec"]
+    assert spec["nodeSelector"] == {names.NODE_ROLE_LABEL: names.CORE_NODE_ROLE}
+    assert "tolerations" not in spec
+    [c] = spec["containers"]
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports == {"gcs": 6379, "dashboard": 8265, "client": 10001, "serve": 8000, "metrics": 8080}
+    assert c["resources"]["requests"] == c["resources"]["limits"]
+
+
+@pytest.mark.parametrize("variant", PRESET_VARIANTS)
+def test_worker_group_per_preset(synthesized, variant):
+    cfg, files = synthesized[variant]
+    p = cfg.preset
+    w = _worker(files)
+    per_node = p.neuron_cores // p.tensor_parallel_size
+    assert w["minReplicas"] == math.ceil(cfg.min_replicas / per_node)
+    assert w["maxReplicas"] == math.ceil(cfg.max_replicas / per_node)
+    assert w["replicas"] == w["minReplicas"]
+    spec = w["template"]["spec"]
+    assert spec["schedulerName"] == names.NEURON_SCHEDULER_NAME
+    assert spec["nodeSelector"] == {
+        names.NODEPOOL_LABEL: names.NODEPOOL_TRN1 if p.instance_type.startswith("trn1") else names.NODEPOOL_INF2,
+        "node.kubernetes.io/instance-type": p.instance_type,
+    }
+    assert {"key": names.NEURON_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+    [c] = spec["containers"]
+    expected = {"cpu": str(p.worker_cpu), "memory": f"{p.worker_memory_gib}Gi", names.NEURON_RESOURCE: str(p.neuron_devices)}
+    assert c["resources"]["requests"] == expected == c["resources"]["limits"]
+    shm = next(v for v in spec["volumes"] if v["name"] == "dshm")
+    assert shm["emptyDir"]["medium"] == "Memory"
+    assert {"name": "dshm", "mountPath": "/dev/shm"} in c["volumeMounts"]
+    # Fits the instance with room for the system (config/presets.py validates the same).
+    assert p.worker_cpu < p.vcpus and p.worker_memory_gib < p.memory_gib
+
+
+@pytest.mark.parametrize("variant", PRESET_VARIANTS)
+def test_serve_config_per_preset(synthesized, variant):
+    cfg, files = synthesized[variant]
+    p = cfg.preset
+    serve = yaml.safe_load(find(files, "RayService")["spec"]["serveConfigV2"])
+    [app] = serve["applications"]
+    assert (app["name"], app["route_prefix"], app["import_path"]) == ("vllm", "/", "serving.app:build_app")
+    args = app["args"]
+    assert args["tensor_parallel_size"] == p.tensor_parallel_size == args["neuron_cores"]
+    assert (args["max_model_len"], args["max_num_seqs"], args["block_size"]) == (p.max_model_len, p.max_num_seqs, p.block_size)
+    assert args["model"] == cfg.model_id and args["device"] == "neuron"
+    [dep] = app["deployments"]
+    assert dep["name"] == "VLLMDeployment"
+    assert dep["ray_actor_options"]["resources"] == {"neuron_cores": p.tensor_parallel_size}
+    auto = dep["autoscaling_config"]
+    assert (auto["min_replicas"], auto["max_replicas"]) == (cfg.min_replicas, cfg.max_replicas)
+    # All replicas of a full node fit its CPUs and NeuronCores.
+    per_node = p.neuron_cores // p.tensor_parallel_size
+    assert per_node * dep["ray_actor_options"]["num_cpus"] <= p.worker_cpu
+    assert per_node * p.tensor_parallel_size <= p.neuron_cores
+
+
+def test_preset_switch_is_one_value(synthesized):
+    small, big = synthesized["preset-inf2.8xlarge"][1], synthesized["preset-inf2.48xlarge"][1]
+    assert _worker(small)["template"]["spec"]["containers"][0]["resources"]["limits"][names.NEURON_RESOURCE] == "1"
+    assert _worker(big)["template"]["spec"]["containers"][0]["resources"]["limits"][names.NEURON_RESOURCE] == "12"
+    assert _worker(big)["rayStartParams"]["resources"] == "'{\"neuron_cores\":24}'"
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_images_pinned_and_never_pulled_always(synthesized, variant):
+    _, files = synthesized[variant]
+    cluster = _cluster(files)
+    containers = [c for g in [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]] for c in g["template"]["spec"]["containers"]]
+    containers += find(files, "Deployment")["spec"]["template"]["spec"]["containers"]
+    for c in containers:
+        assert c["image"] == IMAGE or c["name"] == "open-webui"
+        assert not c["image"].endswith(":latest") and ":" in c["image"].rsplit("/", 1)[-1]
+        assert c["imagePullPolicy"] == "IfNotPresent"
+
+
+def test_api_key_reaches_head_and_workers_from_secret(synthesized):
+    _, files = synthesized["env-dev"]
+    cluster = _cluster(files)
+    for group in [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]:
+        env = {e["name"]: e for e in group["template"]["spec"]["containers"][0]["env"]}
+        assert env[API_KEY_ENV]["valueFrom"]["secretKeyRef"] == {"name": API_KEY_SECRET, "key": API_KEY_ENV}
+        assert "HF_TOKEN" not in env  # no token configured for dev
+
+
+def test_hf_token_from_secret_when_configured(synthesized):
+    _, files = synthesized["dev-hf-ingress"]
+    worker_env = {e["name"]: e for e in _worker(files)["template"]["spec"]["containers"][0]["env"]}
+    assert worker_env["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "hf-token", "key": "HF_TOKEN"}
+    es = find(files, "ExternalSecret", "hf-token")
+    assert es["spec"]["data"][0]["remoteRef"]["key"] == "llama3/hf-token"
+
+
+def test_compiled_artifacts_live_on_a_persistent_volume(synthesized):
+    _, files = synthesized["env-dev"]
+    args = yaml.safe_load(find(files, "RayService")["spec"]["serveConfigV2"])["applications"][0]["args"]
+    spec = _worker(files)["template"]["spec"]
+    mount = next(m for m in spec["containers"][0]["volumeMounts"] if args["compiled_artifacts_dir"].startswith(m["mountPath"] + "/"))
+    volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+    assert "hostPath" in volume  # survives a pod restart (emptyDir would not)
+
+
+# --- KubeRay's operator-side checks ------------------------------------------------------------------
+
+def _spec(**over):
+    head = rs.HeadGroup(pod_template={"spec": {"containers": [{"name": "h", "image": "x"}]}}, ray_start_params={"num-cpus": "0"})
+    worker = rs.WorkerGroup("g", {"spec": {"containers": [{"name": "w", "image": "x"}]}}, 1, 2,
+                            ray_start_params={"resources": rs.ray_resources_param({"neuron_cores": 2})})
+    kw = dict(name="vllm-llama3-inf2", namespace="vllm", ray_version="2.60.0", serve_config_v2="applications: []",
+              head=head, workers=(worker,))
+    kw.update(over)
+    return rs.RayServiceSpec(**kw)
+
+
+def test_builder_accepts_a_good_spec():
+    assert rs.kuberay_errors(_spec()) == []
+
+
+@pytest.mark.parametrize("over, field", [
+    (dict(name="x" * 48), "metadata.name"),
+    (dict(name="1bad"), "metadata.name"),
+    (dict(serve_config_v2=" "), "serveConfigV2"),
+    (dict(annotations={rs.INITIALIZING_TIMEOUT_ANNOTATION: "soon"}), "initializing-timeout"),
+    (dict(workers=(rs.WorkerGroup("g", {"spec": {"containers": [{}]}}, 3, 2),)), "minReplicas"),
+    (dict(workers=(rs.WorkerGroup("g", {"spec": {"containers": [{}]}}, 1, 2, ray_start_params={"resources": "{neuron_cores: 2}"}),)), "resources"),
+    (dict(workers=(rs.WorkerGroup("g", {"spec": {"containers": [{}]}}, 1, 2, ray_start_params={"labels": "a=b"}),)), "labels"),
+    (dict(head=rs.HeadGroup(pod_template={"spec": {"containers": []}})), "container"),
+])
+def test_builder_rejects_what_kuberay_rejects(over, field):
+    with pytest.raises(rs.RayServiceError, match=field):
+        _spec(**over).to_manifest()
+
+
+# --- the serving contract ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_args_are_accepted_by_the_serving_app(synthesized, variant):
+    from serving.settings import ServingSettings
+    from k8s_charts.serve_config import ARG_KEYS
+    _, files = synthesized[variant]
+    args = yaml.safe_load(find(files, "RayService")["spec"]["serveConfigV2"])["applications"][0]["args"]
+    assert tuple(args) == ARG_KEYS
+    settings = ServingSettings.from_args(args)
+    assert settings.to_args() == args
+
+
+def test_serving_app_rejects_a_broken_contract(synthesized):
+    from serving.settings import ServingSettings, SettingsError
+    _, files = synthesized["env-dev"]
+    args = yaml.safe_load(find(files, "RayService")["spec"]["serveConfigV2"])["applications"][0]["args"]
+    with pytest.raises(SettingsError, match="neuron_cores"):
+        ServingSettings.from_args({**args, "neuron_cores": args["tensor_parallel_size"] + 1})
+
+
+def test_ray_serve_env_on_every_ray_pod(synthesized):
+    from serving.settings import RAY_SERVE_ENV
+    cluster = _cluster(synthesized["env-dev"][1])
+    for group in [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]:
+        env = {e["name"]: e.get("value") for e in group["template"]["spec"]["containers"][0]["env"]}
+        assert RAY_SERVE_ENV.items() <= env.items()
+
+
+# --- the worker's cache and the Ray containers' user (issue 9 item 2) ---------------------------------
+
+@pytest.mark.parametrize("variant", ["env-dev", "env-prod"])
+def test_worker_cache_is_handed_to_the_container_user(synthesized, variant):
+    """The kubelet creates the hostPath root:root 0755 and fsGroup does not apply to hostPath: an init
+    container (uid 0, CAP_CHOWN only) must create every directory the worker writes and chown it to
+    the uid the Ray container runs as. tests/cluster_box runs the same pod for real."""
+    from k8s_charts import vllm_chart
+    from k8s_charts.serve_config import CACHE_MOUNT, HF_HOME
+    _, files = synthesized[variant]
+    args = yaml.safe_load(find(files, "RayService")["spec"]["serveConfigV2"])["applications"][0]["args"]
+    spec = _worker(files)["template"]["spec"]
+    [ray] = spec["containers"]
+    env = {e["name"]: e.get("value") for e in ray["env"]}
+    assert (ray["securityContext"]["runAsUser"], ray["securityContext"]["runAsGroup"]) == (1000, 1000)
+    assert ray["securityContext"]["runAsNonRoot"] is True
+    [init] = spec.get("initContainers", [])
+    sc = init["securityContext"]
+    assert sc["runAsUser"] == 0 and sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN"]}
+    assert init["volumeMounts"] == [{"name": "model-cache", "mountPath": CACHE_MOUNT}]
+    script = init["command"][-1]
+    mkdir, chown = script.split(" && ")
+    created = shlex.split(mkdir)[2:]
+    owner, *chowned = shlex.split(chown)[1:]
+    assert owner == "1000:1000" and set(created) == set(chowned)
+    needed = {CACHE_MOUNT, env["HF_HOME"], args["compiled_artifacts_dir"].rsplit("/", 1)[0]}
+    assert env["HF_HOME"] == HF_HOME and needed <= set(created)
+    res = {"cpu": vllm_chart.CACHE_INIT_CPU, "memory": vllm_chart.CACHE_INIT_MEMORY}
+    assert init["resources"] == {"requests": res, "limits": res}
+
+
+def test_every_ray_container_runs_as_the_image_user(synthesized):
+    cluster = _cluster(synthesized["env-dev"][1])
+    for group in [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]:
+        for c in group["template"]["spec"]["containers"]:
+            assert (c["securityContext"]["runAsUser"], c["securityContext"]["runAsGroup"]) == (1000, 1000), c["name"]
+    assert cluster["autoscalerOptions"]["securityContext"]["runAsUser"] == 1000
+
+
+# --- the head and the serve Service (issue 9 item 7) ----------------------------------------------------
+
+def test_head_is_excluded_from_the_serve_service(synthesized):
+    """KubeRay 1.7 then never health-checks the head's proxy; the serve Service holds the ready workers."""
+    obj = find(synthesized["env-dev"][1], "RayService")
+    assert obj["spec"]["excludeHeadPodFromServeSvc"] is True
+    assert _cluster(synthesized["env-dev"][1])["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
+
+
+def test_builder_emits_exclude_head_only_when_set():
+    assert "excludeHeadPodFromServeSvc" not in _spec().to_manifest()["spec"]
+    assert _spec(exclude_head_pod_from_serve_svc=True).to_manifest()["spec"]["excludeHeadPodFromServeSvc"] is True
