@@ -395,8 +395,15 @@ class Box:
         home.mkdir(parents=True, exist_ok=True)
         os.chown(home, 1000, 1000)  # the image user's home (useradd --create-home)
         volumes = {v["name"]: self._volume_dir(pod, v) for v in spec.get("volumes", [])}
-        mounts = [*self._image_python_mounts(pod_dir),
+        # The "image" is this checkout: one under /tmp would vanish behind the pod's own /tmp, so stage
+        # it outside first and bind it back at its path (as _image_python_mounts does for the Python).
+        checkout = [] if not REPO.is_relative_to("/tmp") else [
+            {"kind": "mkdir", "target": str(pod_dir / "checkout")},
+            {"kind": "bind", "source": str(REPO), "target": str(pod_dir / "checkout")}]
+        mounts = [*self._image_python_mounts(pod_dir), *checkout,
                   {"kind": "bind", "source": str(pod_dir / "tmp"), "target": "/tmp"}]
+        if checkout:
+            mounts.append({"kind": "bind", "source": str(pod_dir / "checkout"), "target": str(REPO)})
         seen = set()
         for c in [*spec.get("initContainers", []), spec["containers"][0]]:
             for vm in c.get("volumeMounts", []):
