@@ -16,6 +16,7 @@ from typing import Any, Mapping
 from config import project
 from config.presets import DEFAULT_PRESET, AcceleratorPreset, PresetError, resolve_preset
 from config.project import PLATFORM_NAME, default_cluster_name
+from config.request_limits import RequestLimits, RequestLimitsError, derive_request_limits
 from config.versions import DEFAULT_KUBERNETES_VERSION, KUBECTL_LAYER_MODULES
 from config.worker_shape import WorkerShape, derive_worker_shape
 
@@ -29,6 +30,10 @@ INF2_REGIONS = frozenset({
 TRN1_REGIONS = frozenset({"us-east-1", "us-east-2", "us-west-2", "eu-north-1", "ap-northeast-1", "ap-south-1"})
 
 DEFAULT_MODEL_ID = "NousResearch/Meta-Llama-3-8B-Instruct"
+# The commit of DEFAULT_MODEL_ID every worker downloads: a moved branch can never change what is served.
+# 53346005...: the repository's head commit, as recorded by independent reproductions (its weight
+# shards' SHA-256 match meta-llama/Meta-Llama-3-8B-Instruct@8afb486c). Change it together with model_id.
+DEFAULT_MODEL_REVISION = "53346005fb0ef11d3b6a83b12c895cca40156b6c"
 
 
 class ConfigError(ValueError):
@@ -70,6 +75,10 @@ class EnvironmentConfig:
     accelerator_preset: str = DEFAULT_PRESET
     preset_overrides: Mapping[str, Any] = field(default_factory=dict)
     model_id: str = DEFAULT_MODEL_ID
+    # A full 40-hex commit of model_id on the Hugging Face Hub (never a branch or tag).
+    model_revision: str = DEFAULT_MODEL_REVISION
+    # Overrides of the per-request limits derived from the preset (config/request_limits.py), by name.
+    request_limits: Mapping[str, int] = field(default_factory=dict)
     min_replicas: int = 1
     max_replicas: int = 3
     core_instance_types: tuple[str, ...] = ("m6i.xlarge",)
@@ -91,6 +100,12 @@ class EnvironmentConfig:
     def worker_shape(self) -> WorkerShape:
         """The worker every consumer sizes from (NodePools, RayService, serve args, cost, cold start)."""
         return derive_worker_shape(self.preset, self.min_replicas, self.max_replicas)
+
+    @cached_property
+    def limits(self) -> RequestLimits:
+        """Per-request limits: derived from the preset's engine shape, then request_limits on top."""
+        p = self.preset
+        return derive_request_limits(p.max_num_seqs, p.max_model_len, self.request_limits)
 
     @property
     def stack_prefix(self) -> str:
@@ -215,6 +230,13 @@ def validate(cfg: EnvironmentConfig) -> EnvironmentConfig:
         raise ConfigError("core_nodes: use at least 2 core nodes (system pods and the Ray head need room)")
     if not cfg.model_id or " " in cfg.model_id:
         raise ConfigError(f"model_id: {cfg.model_id!r} must be a Hugging Face repo id like org/name")
+    if not re.fullmatch(r"[0-9a-f]{40}", cfg.model_revision):
+        raise ConfigError(f"model_revision: {cfg.model_revision!r} must be a full 40-hex commit of {cfg.model_id} "
+                          "on the Hugging Face Hub (a branch or tag can move under a running service)")
+    try:
+        cfg.limits  # noqa: B018
+    except RequestLimitsError as exc:
+        raise ConfigError(str(exc)) from None
     if cfg.ttft_p95_alarm_ms <= 0:
         raise ConfigError("ttft_p95_alarm_ms: must be a positive number of milliseconds")
     if cfg.log_retention_days not in LOG_RETENTION_DAYS:
@@ -231,6 +253,7 @@ _OVERRIDES = {
     "region": str,
     "accelerator_preset": str,
     "model_id": str,
+    "model_revision": str,
     "kubernetes_version": str,
     "endpoint_public_cidrs": lambda v: tuple(c.strip() for c in v.split(",") if c.strip()),
     "admin_role_arns": lambda v: tuple(a.strip() for a in v.split(",") if a.strip()),

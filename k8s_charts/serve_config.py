@@ -41,9 +41,10 @@ ARTIFACTS_MOUNT = f"{CACHE_MOUNT}/neuron"
 ARG_KEYS = tuple(f.name for f in fields(ServingSettings))
 
 
-def compiled_artifacts_dir(model_id: str, preset: AcceleratorPreset) -> str:
-    """A directory per (model, engine shape, Neuron SDK image): artifacts of another shape or SDK are never loaded."""
-    slug = re.sub(r"[^a-z0-9.]+", "-", model_id.lower()).strip("-")
+def compiled_artifacts_dir(model_id: str, preset: AcceleratorPreset, revision: str = "") -> str:
+    """A directory per (model and revision, engine shape, Neuron SDK image): artifacts of another
+    model revision, shape or SDK are never loaded (NxD Inference may keep sharded weights there)."""
+    slug = re.sub(r"[^a-z0-9.]+", "-", model_id.lower()).strip("-") + (f"-{revision[:8]}" if revision else "")
     sdk = hashlib.sha256(NEURON_VLLM_IMAGE.encode()).hexdigest()[:8]
     shape = f"tp{preset.tensor_parallel_size}-len{preset.max_model_len}-seqs{preset.max_num_seqs}-bs{preset.block_size}"
     return f"{ARTIFACTS_MOUNT}/{slug}-{shape}-{sdk}"
@@ -64,9 +65,15 @@ def serve_row(cfg: EnvironmentConfig) -> ServeRow:
         max_replicas=cfg.max_replicas,
         # Each replica gets its share of the worker pod's CPUs (tokenization, sampling, HTTP).
         num_cpus=float(shape.replica_cpus),
-        compiled_artifacts_dir=compiled_artifacts_dir(cfg.model_id, p),
+        compiled_artifacts_dir=compiled_artifacts_dir(cfg.model_id, p, cfg.model_revision),
         tool_call_parser=TOOL_CALL_PARSER,
+        revision=cfg.model_revision,
+        # Every route but /health needs the key; a replica without one refuses to start. The key
+        # comes from the synced Secret as an env var (vllm_chart.py); the named keys of
+        # config/secrets.py (api_keys_dir, rate limits) are wired in serving/ and local mode only.
+        auth="api_keys",
         api_key_env=API_KEY_ENV,
+        request_limits=cfg.limits,
     )
 
 

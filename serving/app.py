@@ -19,7 +19,9 @@ from ray.serve import Application
 
 from serving import compat, middleware
 from serving.deployment import deployment_options
-from serving.settings import ServingSettings
+from serving.keys import KeyRing, describe_missing, env_key
+from serving.rate_limit import shared_limiter
+from serving.settings import APP_NAME, ServingSettings
 
 logger = logging.getLogger("ray.serve")
 
@@ -30,6 +32,7 @@ ENGINE_WATCH_INTERVAL_S = 0.5
 class VLLMServer:
     async def __init__(self, args: dict[str, Any]) -> None:
         self.settings = ServingSettings.from_args(args)
+        self._keys = self._load_keys()
         options = self.settings.engine_options()
         self._args = compat.engine_namespace(options)
         self._engine_cm = compat.engine_client(self._args, options["device_env"])
@@ -37,6 +40,21 @@ class VLLMServer:
         await self._generate_one_token()
         self._watchdog = asyncio.get_running_loop().create_task(self._exit_when_engine_dies())
         logger.info("vLLM %s engine ready for %s", compat.vllm_version(), self.settings.served_model_name)
+
+    def _load_keys(self) -> KeyRing | None:
+        """The named keys, checked before the engine starts: with auth on and no key, the replica
+        refuses to start (Ray Serve retries it) instead of serving an open endpoint."""
+        s = self.settings
+        if s.auth == "disabled":
+            logger.warning("API keys are disabled (auth 'disabled'): every route answers without a key")
+            return None
+        keys = KeyRing(s.api_keys_dir, env_key(s.api_key_env))
+        if not keys.names:
+            message = describe_missing(s.api_keys_dir, s.api_key_env)
+            logger.error(message)
+            raise RuntimeError(message)
+        logger.info("API keys loaded: %s", keys.names)
+        return keys
 
     async def _generate_one_token(self) -> None:
         from vllm import SamplingParams
@@ -55,8 +73,12 @@ class VLLMServer:
 
     async def __serve_build_asgi_app__(self):
         app = await compat.openai_app(self._engine, self._args)
-        middleware.install(app, max_n=self.settings.max_num_seqs,
-                           api_key=os.environ.get(self.settings.api_key_env, ""), metrics_url=_node_metrics_url)
+        s = self.settings
+        rate_limits = dict(s.api_key_rate_limits)
+        middleware.install(app, keys=self._keys, limits=s.limits, max_model_len=s.max_model_len,
+                           rate_limits=rate_limits,
+                           acquire=shared_limiter(APP_NAME, rate_limits) if rate_limits else None,
+                           metrics_url=_node_metrics_url)
         return app
 
     async def check_health(self) -> None:

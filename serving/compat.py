@@ -72,8 +72,18 @@ def engine_namespace(options: dict[str, Any]) -> Namespace:
         if not hasattr(args, key):
             raise CompatError(f"vLLM {vllm_version()} has no serve option {key!r}")
         setattr(args, key, value)
-    # The API key is checked by serving.auth (OpenAI-shaped 401s); keep vLLM's own check off.
+    # The API key is checked by serving/middleware.py on every route (OpenAI-shaped 401s) against
+    # every named key; vLLM's own check covers /v1 only and knows one key, so it stays off -- also
+    # when $VLLM_API_KEY is set (local mode's key source), which vLLM reads by itself at build_app
+    # (vllm/envs.py; 0.16 openai/api_server.py, 0.32 serve/middleware/register.py). The key ring
+    # has read it by now (serving/app.py).
     args.api_key = None
+    os.environ.pop("VLLM_API_KEY", None)
+    # No /docs, /redoc, /openapi.json: they list every route vLLM has to whoever asks.
+    args.disable_fastapi_docs = True
+    # No browser origin may call the API (Open WebUI calls it from its server). Explicit because
+    # vLLM 0.16's default is ["*"] (openai/cli_args.py), 0.32's [].
+    args.allowed_origins = []
     args.disable_uvicorn_access_log = True
     resolve("validate_parsed_serve_args")(args)
     return args

@@ -13,9 +13,10 @@ Pure Python (no vLLM, no Ray): the charts import it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
+from config.request_limits import RequestLimits, derive_request_limits
 from serving.settings import DEPLOYMENT_NAME, ServingSettings
 
 NEURON_CORES_RESOURCE = "neuron_cores"  # the Ray custom resource the worker pods declare
@@ -53,7 +54,13 @@ class ServeRow:
     num_cpus: float  # per replica
     compiled_artifacts_dir: str = ""
     tool_call_parser: str = "llama3_json"
-    api_key_env: str = "VLLM_API_KEY"
+    revision: str = ""
+    auth: str = "api_keys"
+    api_keys_dir: str = ""
+    api_key_env: str = ""
+    api_key_rate_limits: Mapping[str, int] = field(default_factory=dict)
+    # None: the limits derived from this row's engine shape (config/request_limits.py).
+    request_limits: RequestLimits | None = None
 
 
 def block_size(device: str, max_model_len: int) -> int:
@@ -83,7 +90,12 @@ def app_args(row: ServeRow) -> dict[str, Any]:
         "block_size": block_size(row.device, row.max_model_len),
         "compiled_artifacts_dir": row.compiled_artifacts_dir,
         "tool_call_parser": row.tool_call_parser,
+        "revision": row.revision,
+        "auth": row.auth,
+        "api_keys_dir": row.api_keys_dir,
         "api_key_env": row.api_key_env,
+        "api_key_rate_limits": dict(row.api_key_rate_limits),
+        "request_limits": (row.request_limits or derive_request_limits(row.max_num_seqs, row.max_model_len)).to_args(),
         "max_ongoing_requests": max_ongoing,
         "max_queued_requests": 2 * max_ongoing * row.max_replicas,
         "min_replicas": row.min_replicas,
@@ -132,7 +144,11 @@ def http_options(host: str, port: int) -> dict[str, Any]:
     return {"host": host, "port": port}
 
 
-def local_cpu_row(model: str, served_model_name: str) -> ServeRow:
-    """Local mode and the tests: the same app on a laptop CPU, sized for 2 cores and a tiny model."""
+def local_cpu_row(model: str, served_model_name: str, *, api_key_env: str = "",
+                  api_key_rate_limits: Mapping[str, int] | None = None) -> ServeRow:
+    """Local mode and the tests: the same app on a laptop CPU, sized for 2 cores and a tiny model.
+    With `api_key_env` every route but /health needs that key; without it auth is 'disabled'."""
     return ServeRow(model=model, served_model_name=served_model_name, device="cpu", tensor_parallel_size=1,
-                    max_model_len=2048, max_num_seqs=16, min_replicas=1, max_replicas=1, num_cpus=0.5)
+                    max_model_len=2048, max_num_seqs=16, min_replicas=1, max_replicas=1, num_cpus=0.5,
+                    auth="api_keys" if api_key_env else "disabled", api_key_env=api_key_env,
+                    api_key_rate_limits=dict(api_key_rate_limits or {}))

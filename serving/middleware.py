@@ -1,4 +1,5 @@
-"""Small ASGI middlewares around vLLM's app: the API key check, the `n` cap, Ray Serve metrics on /metrics.
+"""Small ASGI middlewares around vLLM's app: the API key, per-key rate limits, the routes and
+per-request limits, and Ray Serve metrics on /metrics.
 
 Pure ASGI (no BaseHTTPMiddleware) so streamed responses pass through untouched, chunk by chunk.
 `install()` puts them on vLLM's app; serving/app.py and the vLLM 0.16 route tests both use it.
@@ -6,24 +7,40 @@ Pure ASGI (no BaseHTTPMiddleware) so streamed responses pass through untouched, 
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import json
-import secrets
 import urllib.request
 from typing import Awaitable, Callable
+
+from config.request_limits import RequestLimits
+from serving.keys import KeyRing
+from serving.rate_limit import Acquire, retry_after_header
+from serving.request_checks import GENERATION_PATHS, Refusal, check_generation
 
 Scope = dict
 Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
 
-# Paths open without the API key: probes and scrapes only. Everything else needs it, not just /v1:
-# vLLM's app also generates on /invocations and /inference/v1/generate, tokenizes on /tokenize, and
-# has admin routes (/scale_elastic_ep); a /v1-only guard (vLLM's own --api-key check) leaves those
-# open. Ray Serve answers /-/healthz and /-/routes in the replica before this app sees them.
-OPEN_PATHS = ("/health", "/metrics", "/ping")
-# The generation routes whose `n` (and legacy `best_of`) fan one request out into several sequences.
-N_CAPPED_PATHS = ("/v1/completions", "/v1/chat/completions")
-N_CAPPED_FIELDS = ("n", "best_of")
+# The one path open without a key: vLLM's /health (the engine's liveness), for probes. Ray Serve
+# answers its own /-/healthz and /-/routes in the replica before this app sees a request, and
+# KubeRay's probes use those and the raylet's port, never this app's routes.
+OPEN_PATHS = ("/health",)
+# The routes this platform serves: OpenAI's models, completions and chat completions, vLLM's
+# tokenizer pair, and the version and metrics pages. Everything else vLLM's app has is a 404 here,
+# key or not: /invocations and /inference/v1/generate generate outside these limits' checks,
+# /v1/responses and /v1/messages take other request shapes, /scale_elastic_ep and /load are admin
+# routes, /docs, /redoc and /openapi.json describe all of them to whoever asks.
+ROUTES = {
+    "/v1/models": ("GET",),
+    "/v1/completions": ("POST",),
+    "/v1/chat/completions": ("POST",),
+    "/tokenize": ("POST",),
+    "/detokenize": ("POST",),
+    "/version": ("GET",),
+    "/metrics": ("GET",),
+    "/health": ("GET",),
+}
+SCOPE_KEY_NAME = "api_key_name"  # set in the ASGI scope by ApiKeyMiddleware: which named key it was
 
 
 def _path(scope: Scope) -> str:
@@ -42,93 +59,133 @@ async def _send_json(send: Send, status: int, body: dict, headers: list[tuple[by
     await send({"type": "http.response.body", "body": payload})
 
 
-class ApiKeyMiddleware:
-    """Every route needs `Authorization: Bearer <key>` except OPEN_PATHS (/health, /metrics, /ping).
+async def _send_error(send: Send, status: int, message: str, *, param: str | None = None,
+                      type_: str = "BadRequestError", code: int | str | None = None,
+                      headers: list[tuple[bytes, bytes]] = ()) -> None:
+    """OpenAI's error object, in vLLM's own shape (ErrorResponse: message, type, param, code)."""
+    await _send_json(send, status, {"error": {"message": message, "type": type_, "param": param,
+                                              "code": status if code is None else code}}, headers)
 
-    vLLM has its own check, but it answers `{"error": "Unauthorized"}`; clients (the openai SDK,
-    Open WebUI) expect OpenAI's error object, so this one answers in that shape.
+
+class ApiKeyMiddleware:
+    """Every request needs `Authorization: Bearer <key>` of a named key, except OPEN_PATHS.
+
+    Every method too (OPTIONS included: no browser origin is allowed, see serving/compat.py, so a
+    CORS preflight has nothing to gain). vLLM has its own check, but it covers /v1 only and answers
+    `{"error": "Unauthorized"}`; clients (the openai SDK, Open WebUI) expect OpenAI's error object.
     """
 
-    def __init__(self, app, api_key: str) -> None:
-        if not api_key:
-            raise ValueError("api_key must be non-empty")
+    def __init__(self, app, keys: KeyRing) -> None:
         self.app = app
-        self._key_hash = hashlib.sha256(api_key.encode()).digest()
+        self._keys = keys
 
-    def _authorized(self, scope: Scope) -> bool:
+    def _key_name(self, scope: Scope) -> str | None:
         for name, value in scope.get("headers", ()):
             if name == b"authorization":
                 scheme, _, token = value.decode("latin-1").partition(" ")
-                if scheme.lower() != "bearer":
-                    return False
-                # Compare fixed-size digests in constant time (no length leak).
-                return secrets.compare_digest(hashlib.sha256(token.strip().encode()).digest(), self._key_hash)
-        return False
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") == "OPTIONS":
-            return await self.app(scope, receive, send)
-        if _path(scope).rstrip("/") not in OPEN_PATHS and not self._authorized(scope):
-            return await _send_json(send, 401, {"error": {
-                "message": "Missing or invalid API key. Send the header 'Authorization: Bearer <key>'.",
-                "type": "invalid_request_error",
-                "param": None,
-                "code": "invalid_api_key",
-            }}, headers=[(b"www-authenticate", b"Bearer")])
-        return await self.app(scope, receive, send)
-
-
-class NCapMiddleware:
-    """400 for a completion whose `n` (or `best_of`) exceeds the engine's batch (max_num_seqs).
-
-    One request with n = 64 on an 8-slot Neuron engine would hold every slot for its whole length
-    (and NxD Inference compiles for exactly max_num_seqs slots). vLLM 0.32 can cap n globally with
-    VLLM_MAX_N_SEQUENCES, but vLLM 0.16, the DLC's, has no such setting (not in its vllm/envs.py),
-    so the cap is ours, the same on both. The answer has vLLM's own error shape (ErrorResponse:
-    message, type "BadRequestError", param, code 400) naming the field and the limit.
-
-    It also answers 400 for a body that is valid JSON but not an object (e.g. `[1, 2, 3]`): vLLM
-    0.16's chat request validator crashes on it (AttributeError in check_cache_salt_support, a 500;
-    found by tests/serving/test_vllm016_app.py), 0.32 answers 400. Invalid JSON and an `n` that is
-    not an integer go on to vLLM, which reports them itself on both versions.
-    """
-
-    def __init__(self, app, max_n: int) -> None:
-        if max_n < 1:
-            raise ValueError("max_n must be >= 1")
-        self.app = app
-        self.max_n = max_n
-
-    def _problem(self, body: bytes) -> tuple[str, str | None] | None:
-        """(message, param) of the 400 to answer, or None to let vLLM handle the request."""
-        try:
-            request = json.loads(body)
-        except ValueError:
-            return None
-        if not isinstance(request, dict):
-            return f"The request body must be a JSON object, got a JSON {type(request).__name__}.", None
-        for name in N_CAPPED_FIELDS:
-            value = request.get(name)
-            if isinstance(value, int) and not isinstance(value, bool) and value > self.max_n:
-                return (f"{name}={value} is above this server's limit of {self.max_n} "
-                        f"(max_num_seqs, the engine's batch size); send {name} <= {self.max_n}."), name
+                return self._keys.identify(token.strip()) if scheme.lower() == "bearer" else None
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") != "POST" or _path(scope).rstrip("/") not in N_CAPPED_PATHS:
+        if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        messages = []
+        name = self._key_name(scope)
+        if name is None and _path(scope) not in OPEN_PATHS:
+            return await _send_error(
+                send, 401, "Missing or invalid API key. Send the header 'Authorization: Bearer <key>'.",
+                type_="invalid_request_error", code="invalid_api_key", headers=[(b"www-authenticate", b"Bearer")])
+        scope[SCOPE_KEY_NAME] = name
+        return await self.app(scope, receive, send)
+
+
+class RateLimitMiddleware:
+    """429 + Retry-After when the request's key is over its requests-per-minute (serving/rate_limit.py)."""
+
+    def __init__(self, app, limited: frozenset[str], acquire: Acquire) -> None:
+        self.app = app
+        self._limited = limited
+        self._acquire = acquire
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        name = scope.get(SCOPE_KEY_NAME)
+        if scope["type"] == "http" and name in self._limited and _path(scope) not in OPEN_PATHS:
+            wait_s = await self._acquire(name)
+            if wait_s > 0:
+                retry = retry_after_header(wait_s)
+                return await _send_error(
+                    send, 429, f"Rate limit of API key {name!r} reached; retry after {retry} s.",
+                    type_="rate_limit_error", code="rate_limit_exceeded", headers=[(b"retry-after", retry.encode())])
+        return await self.app(scope, receive, send)
+
+
+class RequestLimitsMiddleware:
+    """The platform's routes only (404 / 405 otherwise), bodies up to max_body_bytes (413), and the
+    per-request limits of config/request_limits.py on the generation routes (400 naming the
+    parameter and the limit), the same on vLLM 0.16 and 0.32."""
+
+    def __init__(self, app, limits: RequestLimits, max_model_len: int) -> None:
+        self.app = app
+        self.limits = limits
+        self.max_model_len = max_model_len
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> tuple[list[dict], bytes] | None:
+        """The whole body, or None as soon as it is known to be over the limit (nothing more is read)."""
+        limit = self.limits.max_body_bytes
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and value.strip().isdigit() and int(value) > limit:
+                return None
+        return await asyncio.wait_for(self._receive_all(receive, limit), self.limits.body_timeout_s)
+
+    @staticmethod
+    async def _receive_all(receive: Receive, limit: int) -> tuple[list[dict], bytes] | None:
+        messages, size = [], 0
         while True:
             message = await receive()
             messages.append(message)
+            size += len(message.get("body", b""))
+            if size > limit:
+                return None
             if message["type"] != "http.request" or not message.get("more_body"):
                 break
-        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
-        problem = self._problem(body)
-        if problem:
-            message, param = problem
-            return await _send_json(send, 400, {"error": {
-                "message": message, "type": "BadRequestError", "param": param, "code": 400}})
+        return messages, b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path, method = _path(scope), scope.get("method", "GET")
+        methods = ROUTES.get(path)
+        if methods is None:
+            return await _send_error(send, 404, f"No route {path!r} on this server.", type_="NotFoundError")
+        allowed = methods + (("HEAD",) if "GET" in methods else ())
+        if method not in allowed:
+            return await _send_error(send, 405, f"{method} is not allowed on {path}; use {' or '.join(methods)}.",
+                                     type_="MethodNotAllowed", headers=[(b"allow", ", ".join(allowed).encode())])
+        if method != "POST":
+            return await self.app(scope, receive, send)
+        try:
+            read = await self._read_body(scope, receive)
+        except asyncio.TimeoutError:
+            return await _send_error(send, 408, f"The request body did not arrive within "
+                                                f"{self.limits.body_timeout_s} s.", type_="BadRequestError")
+        if read is None:
+            return await _send_error(send, 413, f"The request body is larger than this server's limit of "
+                                                f"{self.limits.max_body_bytes} bytes.", type_="BadRequestError")
+        messages, body = read
+        if path in GENERATION_PATHS:
+            try:
+                request = json.loads(body)
+            except ValueError:
+                request = None  # invalid JSON: vLLM reports it itself, on both versions
+            else:
+                checked = check_generation(path, request, self.limits, body_bytes=len(body),
+                                           max_model_len=self.max_model_len)
+                if isinstance(checked, Refusal):
+                    return await _send_error(send, 400, checked.message, param=checked.param)
+                if checked is not request:
+                    body = json.dumps(checked).encode()
+                    messages = [{"type": "http.request", "body": body, "more_body": False}]
+                    scope = dict(scope, headers=[(k, v) for k, v in scope.get("headers", ()) if k != b"content-length"]
+                                 + [(b"content-length", str(len(body)).encode())])
 
         async def replay() -> dict:
             # The buffered body first, then the real channel (vLLM watches it for disconnects).
@@ -190,13 +247,21 @@ async def _ray_serve_metrics(url: str | None) -> bytes:
     return ("\n".join(keep) + "\n").encode() if keep else b""
 
 
-def install(app, *, max_n: int, api_key: str, metrics_url: Callable[[], str | None]) -> None:
+def install(app, *, keys: KeyRing | None, limits: RequestLimits, max_model_len: int,
+            rate_limits: dict[str, int] | None = None, acquire: Acquire | None = None,
+            metrics_url: Callable[[], str | None]) -> None:
     """Put this module's middlewares on vLLM's FastAPI app. Outermost first: the API key (a request
-    without it learns nothing else), the n cap, then Ray Serve metrics on /metrics."""
+    without it learns nothing else, not even which routes exist), its rate limit, the routes and
+    request limits, then Ray Serve metrics on /metrics. `keys=None` serves without keys: only ever
+    on purpose (settings auth 'disabled')."""
     # vLLM's setup already built Starlette's middleware stack; drop it so it is rebuilt (with these
     # middlewares and Ray Serve's exception handlers) on the first ASGI call.
     app.middleware_stack = None
     app.add_middleware(RayServeMetricsMiddleware, metrics_url=metrics_url)
-    app.add_middleware(NCapMiddleware, max_n=max_n)
-    if api_key:
-        app.add_middleware(ApiKeyMiddleware, api_key=api_key)
+    app.add_middleware(RequestLimitsMiddleware, limits=limits, max_model_len=max_model_len)
+    if rate_limits:
+        if keys is None or acquire is None:
+            raise ValueError("rate limits need API keys and a limiter")
+        app.add_middleware(RateLimitMiddleware, limited=frozenset(rate_limits), acquire=acquire)
+    if keys is not None:
+        app.add_middleware(ApiKeyMiddleware, keys=keys)

@@ -12,12 +12,18 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
+from config.request_limits import RequestLimits, RequestLimitsError
+
 # Application and deployment names the RayService and the app agree on.
 APP_NAME = "vllm"
 ROUTE_PREFIX = "/"
 IMPORT_PATH = "serving.app:build_app"
 DEPLOYMENT_NAME = "VLLMDeployment"
 DEVICES = ("neuron", "cpu")
+# "api_keys": every route but /health needs a valid key, and a replica without any key refuses to
+# start. "disabled": no key at all, only ever on purpose (local mode's --no-auth, tests).
+AUTH_MODES = ("api_keys", "disabled")
+_KEY_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")  # config/secrets.py KEY_NAME_PATTERN
 # Tool-call parsers that fit the models this platform serves (Llama 3.x); "" turns tool calling off.
 TOOL_CALL_PARSERS = ("llama3_json", "")
 
@@ -49,7 +55,13 @@ class ServingSettings:
     block_size: int
     compiled_artifacts_dir: str
     tool_call_parser: str
-    api_key_env: str
+    # Model revision on the Hugging Face Hub (a commit); "" for a local directory.
+    revision: str
+    auth: str
+    api_keys_dir: str  # the mounted Secret of named keys (serving/keys.py); "" for none
+    api_key_env: str  # one key from this environment variable (local mode); "" for none
+    api_key_rate_limits: dict  # key name -> requests per minute (keys not listed: unlimited)
+    request_limits: dict  # config/request_limits.py RequestLimits, as its fields
     max_ongoing_requests: int
     max_queued_requests: int
     min_replicas: int
@@ -73,6 +85,10 @@ class ServingSettings:
         values = {}
         for f in fields(cls):
             values[f.name] = _coerce(f.name, f.type, args[f.name])
+        try:
+            values["request_limits"] = RequestLimits.from_args(values["request_limits"]).to_args()
+        except RequestLimitsError as exc:
+            raise SettingsError(str(exc)) from None
         settings = cls(**values)
         settings.validate()
         return settings
@@ -115,8 +131,14 @@ class ServingSettings:
                 f"tool_call_parser: {self.tool_call_parser!r} is not supported; allowed: {list(TOOL_CALL_PARSERS)} "
                 "(\"\" turns tool calling off)"
             )
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.api_key_env):
-            raise SettingsError(f"api_key_env: {self.api_key_env!r} must be an environment variable name like VLLM_API_KEY")
+        self._validate_auth()
+        limits = self.limits
+        if limits.max_sequences > self.max_num_seqs:
+            raise SettingsError(f"request_limits.max_sequences: {limits.max_sequences} is above max_num_seqs="
+                                f"{self.max_num_seqs}; one request would hold more than the engine's batch")
+        if limits.max_max_tokens > self.max_model_len:
+            raise SettingsError(f"request_limits.max_max_tokens: {limits.max_max_tokens} is above max_model_len="
+                                f"{self.max_model_len}; no request could use it")
         if self.compiled_artifacts_dir and not self.compiled_artifacts_dir.startswith("/"):
             raise SettingsError(
                 f"compiled_artifacts_dir: {self.compiled_artifacts_dir!r} must be an absolute path (a mounted volume) or \"\""
@@ -125,6 +147,30 @@ class ServingSettings:
             self._validate_neuron()
         else:
             self._validate_cpu()
+
+    def _validate_auth(self) -> None:
+        if self.auth not in AUTH_MODES:
+            raise SettingsError(f"auth: {self.auth!r} is not supported; allowed: {list(AUTH_MODES)}")
+        if self.api_key_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.api_key_env):
+            raise SettingsError(f"api_key_env: {self.api_key_env!r} must be an environment variable name like VLLM_API_KEY, or \"\"")
+        if self.api_keys_dir and not self.api_keys_dir.startswith("/"):
+            raise SettingsError(f"api_keys_dir: {self.api_keys_dir!r} must be an absolute path (the mounted Secret) or \"\"")
+        if self.auth == "api_keys" and not (self.api_keys_dir or self.api_key_env):
+            raise SettingsError("auth: 'api_keys' needs a key source: set api_keys_dir (the mounted Secret) or "
+                                "api_key_env; 'disabled' serves without keys")
+        if self.auth == "disabled" and self.api_key_rate_limits:
+            raise SettingsError("api_key_rate_limits: limits are per API key, but auth is 'disabled'")
+        for name, rpm in self.api_key_rate_limits.items():
+            if not isinstance(name, str) or not _KEY_NAME.match(name):
+                raise SettingsError(f"api_key_rate_limits: {name!r} is not a key name (lowercase letters, digits, '-')")
+            if isinstance(rpm, bool) or not isinstance(rpm, int) or rpm < 1:
+                raise SettingsError(f"api_key_rate_limits: {name}={rpm!r} must be a positive number of requests per minute")
+        if self.revision and not re.fullmatch(r"[0-9a-f]{40}", self.revision):
+            raise SettingsError(f"revision: {self.revision!r} must be a full 40-hex commit (a branch or tag can move) or \"\"")
+
+    @property
+    def limits(self) -> RequestLimits:
+        return RequestLimits.from_args(self.request_limits)
 
     def _validate_neuron(self) -> None:
         if self.neuron_cores != self.tensor_parallel_size:
@@ -201,6 +247,11 @@ class ServingSettings:
             "block_size": self.block_size,
             "enable_auto_tool_choice": bool(self.tool_call_parser),
             "tool_call_parser": self.tool_call_parser or None,
+            "revision": self.revision or None,
+            "tokenizer_revision": self.revision or None,
+            # The output ceiling inside vLLM too: its default max_tokens for a request that gives
+            # none is min(remaining context, this) on every route (serving/request_checks.py).
+            "override_generation_config": {"max_new_tokens": self.limits.max_max_tokens},
         }
         # No VLLM_MAX_N_SEQUENCES: vLLM 0.16 (the DLC's) has no such variable (vllm/envs.py); the
         # `n` cap is serving.middleware.NCapMiddleware on both versions.
@@ -251,6 +302,10 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
                 return int(value)  # YAML/JSON may render 2 as 2.0
             raise SettingsError(f"{name}: expected an integer, got {type(value).__name__} {value!r}")
         return value
+    if kind == "dict":
+        if not isinstance(value, Mapping):
+            raise SettingsError(f"{name}: expected a mapping, got {type(value).__name__} {value!r}")
+        return dict(value)
     if kind == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SettingsError(f"{name}: expected a number, got {type(value).__name__} {value!r}")
@@ -258,11 +313,13 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
     raise AssertionError(f"unhandled field type {kind} for {name}")
 
 
-def local_cpu_args(model: str, served_model_name: str, **overrides: Any) -> dict[str, Any]:
+def local_cpu_args(model: str, served_model_name: str, *, api_key_env: str = "",
+                   api_key_rate_limits: Mapping[str, int] | None = None, **overrides: Any) -> dict[str, Any]:
     """The args local mode and the tests use: local mode's CPU row of the one builder
     (serving/deployment.py), then `overrides` on top (unchecked, so tests can build bad args)."""
     from serving.deployment import app_args, local_cpu_row  # imports this module
 
-    args = app_args(local_cpu_row(model, served_model_name))
+    args = app_args(local_cpu_row(model, served_model_name, api_key_env=api_key_env,
+                                  api_key_rate_limits=api_key_rate_limits))
     args.update(overrides)
     return args

@@ -13,7 +13,12 @@ from dataclasses import dataclass
 
 import openai
 
-from config.names import LOCAL_SERVE_URL
+from pathlib import Path
+
+from config.names import LOCALHOST, LOCAL_SERVE_URL
+from config.secrets import LOCAL_API_KEY_FILE
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Local mode (`make serve-local`) and a `kubectl port-forward` of the serve Service both answer here.
 DEFAULT_BASE_URL = LOCAL_SERVE_URL
@@ -44,9 +49,21 @@ def add_endpoint_arguments(parser: argparse.ArgumentParser, *, prefix: str = "")
     parser.add_argument(f"--{prefix}base-url", default=None,
                         help=f"OpenAI-compatible base URL (default: $OPENAI_BASE_URL or {DEFAULT_BASE_URL})")
     parser.add_argument(f"--{prefix}api-key", default=None,
-                        help="API key (default: $OPENAI_API_KEY, or a placeholder for endpoints without keys)")
+                        help=f"API key (default: $OPENAI_API_KEY, else local mode's {LOCAL_API_KEY_FILE} for a "
+                             "127.0.0.1 URL, else a placeholder)")
     parser.add_argument(f"--{prefix}model", default=None,
                         help="served model name (default: $OPENAI_MODEL, else the endpoint's only model)")
+
+
+def local_key(base_url: str, key_file: Path = REPO_ROOT / LOCAL_API_KEY_FILE) -> str:
+    """Local mode's generated key (serving/local/serve.py) for a URL on this machine, if it exists;
+    otherwise the placeholder (an endpoint without keys, or one that will answer 401 with a hint)."""
+    if f"//{LOCALHOST}:" in base_url or "//localhost:" in base_url:
+        try:
+            return key_file.read_text().strip() or PLACEHOLDER_API_KEY
+        except OSError:
+            pass
+    return PLACEHOLDER_API_KEY
 
 
 def endpoint_from_args(args: argparse.Namespace, *, prefix: str = "") -> Endpoint:
@@ -54,7 +71,7 @@ def endpoint_from_args(args: argparse.Namespace, *, prefix: str = "") -> Endpoin
     base_url = getattr(args, f"{attr}base_url") or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
     if not base_url.startswith(("http://", "https://")):
         raise EndpointError(f"--{prefix}base-url: {base_url!r} is not an http(s) URL; e.g. {DEFAULT_BASE_URL}")
-    api_key = getattr(args, f"{attr}api_key") or os.environ.get("OPENAI_API_KEY") or PLACEHOLDER_API_KEY
+    api_key = getattr(args, f"{attr}api_key") or os.environ.get("OPENAI_API_KEY") or local_key(base_url)
     model = getattr(args, f"{attr}model") or os.environ.get("OPENAI_MODEL") or None
     return Endpoint(base_url=base_url.rstrip("/"), api_key=api_key, model=model)
 

@@ -1,9 +1,11 @@
 """Local mode: the same Ray Serve app as the cluster, on this machine's CPU, with the tiny model.
 
-    python -m serving.local.serve [--port 8000] [--model DIR] [--proxy haproxy|ray]
+    python -m serving.local.serve [--port 8000] [--model DIR] [--proxy haproxy|ray] [--no-auth]
 
 Starts a single-node Ray, deploys `serving.app:build_app` with the serving contract's args (sized
-for a CPU) and serves on 127.0.0.1 until interrupted. Set VLLM_API_KEY to require an API key.
+for a CPU) and serves on 127.0.0.1 until interrupted. Every route but /health needs an API key, as
+in the cluster: $VLLM_API_KEY if set, else the key in .cache/local-api-key (generated on first use,
+mode 0600; the tools read it from there). `--no-auth` serves without a key, only when asked.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from config.names import SERVE_PORT  # noqa: E402
+from config.secrets import API_KEY_ENV, LOCAL_API_KEY_FILE, LOCAL_KEY_NAME  # noqa: E402
 from serving.settings import APP_NAME, RAY_SERVE_ENV, ROUTE_PREFIX, local_cpu_args  # noqa: E402
 
 LOCAL_MODEL_NAME = "tiny-llama3"
@@ -80,8 +83,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start(port: int, model: str, proxy: str = "haproxy", **overrides) -> None:
-    """Start Ray and deploy the app; returns once the app is RUNNING (the engine answered)."""
+def local_api_key(path: Path = REPO_ROOT / LOCAL_API_KEY_FILE) -> str:
+    """Local mode's generated key: created once with mode 0600, then reused (never printed)."""
+    import secrets
+
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32) + "\n")
+    return path.read_text().strip()
+
+
+def start(port: int, model: str, proxy: str = "haproxy", *, auth: bool = True, api_keys_dir: str = "",
+          **overrides) -> None:
+    """Start Ray and deploy the app; returns once the app is RUNNING (the engine answered).
+    With `auth` the app requires the key in $VLLM_API_KEY (the caller sets it) or one of the named
+    keys in `api_keys_dir` (the cluster's mounted-Secret layout, serving/keys.py)."""
+    if auth and not (os.environ.get(API_KEY_ENV) or api_keys_dir):
+        raise SystemExit(f"local mode: ${API_KEY_ENV} is empty; set it, or start without keys on purpose (--no-auth)")
     os.environ.update(serve_env(proxy))
     import ray
     from ray import serve
@@ -95,7 +115,10 @@ def start(port: int, model: str, proxy: str = "haproxy", **overrides) -> None:
     serve.start(http_options=http_options("127.0.0.1", port))
     # The CPU row of the same builder the cluster's serveConfigV2 comes from (serving/deployment.py);
     # build_app applies its deployment options.
-    args = local_cpu_args(model=model, served_model_name=LOCAL_MODEL_NAME, **overrides)
+    args = local_cpu_args(model=model, served_model_name=LOCAL_MODEL_NAME,
+                          api_key_env=API_KEY_ENV if auth else "", **overrides)
+    if auth and api_keys_dir:
+        args.update(auth="api_keys", api_keys_dir=str(Path(api_keys_dir).resolve()))
     serve.run(build_app(args), name=APP_NAME, route_prefix=ROUTE_PREFIX, blocking=False)
 
 
@@ -106,7 +129,23 @@ def main() -> None:
                         help="model directory (default: build/reuse the tiny model under .cache/)")
     parser.add_argument("--proxy", choices=("haproxy", "ray"), default=os.environ.get("SERVE_LOCAL_PROXY", "haproxy"),
                         help="HTTP front: HAProxy + direct ingress (as in the cluster) or Ray's Python proxy")
+    parser.add_argument("--no-auth", action="store_true", default=os.environ.get("SERVE_LOCAL_NO_AUTH") == "1",
+                        help="serve without an API key (every route open to whoever reaches the port)")
+    parser.add_argument("--api-keys-dir", default="",
+                        help="also accept the named keys in this directory (a file per key holding "
+                             '{"current": ..., "previous": ...}, as the cluster mounts them)')
+    parser.add_argument("--rate-limit", action="append", default=[], metavar="NAME=RPM",
+                        help=f"requests per minute of a named key ({LOCAL_KEY_NAME} is $VLLM_API_KEY's); repeatable")
     opts = parser.parse_args()
+    try:
+        rate_limits = {n.strip(): int(r) for n, _, r in (item.partition("=") for item in opts.rate_limit)}
+    except ValueError:
+        parser.error("--rate-limit: use NAME=RPM with a whole number, e.g. --rate-limit local=60")
+    if not opts.no_auth and not os.environ.get(API_KEY_ENV) and not opts.api_keys_dir:
+        os.environ[API_KEY_ENV] = local_api_key()
+        key_note = f"API key in {LOCAL_API_KEY_FILE}"
+    else:
+        key_note = "no API key (--no-auth)" if opts.no_auth else f"API key from ${API_KEY_ENV}"
 
     started = time.monotonic()
     model = opts.model
@@ -114,8 +153,14 @@ def main() -> None:
         from serving.local.tiny_model import build
 
         model = str(build())
-    start(opts.port, model, opts.proxy)
-    print(f"Serving {LOCAL_MODEL_NAME} on http://127.0.0.1:{opts.port}/v1 "
+    limits = {"api_key_rate_limits": rate_limits} if rate_limits and not opts.no_auth else {}
+    from serving.settings import SettingsError
+
+    try:
+        start(opts.port, model, opts.proxy, auth=not opts.no_auth, api_keys_dir=opts.api_keys_dir, **limits)
+    except SettingsError as exc:
+        raise SystemExit(f"local mode: {exc}") from None
+    print(f"Serving {LOCAL_MODEL_NAME} on http://127.0.0.1:{opts.port}/v1 with {key_note} "
           f"(ready in {time.monotonic() - started:.1f}s; Ctrl-C to stop)", flush=True)
 
     stop = []

@@ -31,11 +31,13 @@ def test_v1_routes_need_the_key(keyed_local_endpoint, header):
         assert keyed_local_endpoint.api_key not in resp.text
 
 
-def test_the_key_opens_v1_and_probes_stay_open(keyed_local_endpoint):
+def test_the_key_opens_v1_and_only_health_stays_open(keyed_local_endpoint):
     http = requests.Session()
     assert_serving(keyed_local_endpoint, http)
     assert requests.get(f"{keyed_local_endpoint.root_url}/health", timeout=30).status_code == 200
-    assert requests.get(f"{keyed_local_endpoint.root_url}/metrics", timeout=30).status_code == 200
+    assert requests.get(f"{keyed_local_endpoint.root_url}/metrics", timeout=30).status_code == 401
+    assert requests.get(f"{keyed_local_endpoint.root_url}/metrics", headers=keyed_local_endpoint.headers,
+                        timeout=30).status_code == 200
 
 
 def test_local_mode_memory_and_startup(keyed_local_endpoint):

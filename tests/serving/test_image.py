@@ -54,6 +54,10 @@ def test_image_runs_as_non_root_and_sets_the_contract_paths():
     text = DOCKERFILE.read_text()
     assert re.search(r"^USER 1000$", text, re.M)
     assert "PYTHONPATH=/app" in text and "COPY --chown=root:root serving /app/serving" in text
+    # What serving/ imports from config/ at run time is in the image, and nothing else of config/.
+    imported = _config_modules_serving_imports()
+    assert imported == {"config.request_limits", "config.secrets"}, imported
+    assert "COPY --chown=root:root config/__init__.py config/request_limits.py config/secrets.py /app/config/" in text
 
 
 def test_hadolint_is_clean():
@@ -200,3 +204,17 @@ def test_base_has_the_tools_kuberay_runs_in_the_ray_container():
 
     needed = {"bash", kuberay.BASE_WGET_HEALTH_COMMAND.split()[0]}
     assert needed <= set(FACTS["system_tools"]["present"]), needed
+
+
+def _config_modules_serving_imports() -> set[str]:
+    """config.* modules imported by serving/ outside local/ (the image has no local/)."""
+    import ast
+
+    found = set()
+    for path in (ROOT / "serving").rglob("*.py"):
+        if "local" in path.relative_to(ROOT / "serving").parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("config."):
+                found.add(node.module)
+    return found

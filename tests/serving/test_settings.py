@@ -7,6 +7,7 @@ import math
 import pytest
 
 from config.presets import PRESETS
+from config.request_limits import derive_request_limits
 from serving.settings import SettingsError, ServingSettings, local_cpu_args
 
 
@@ -19,6 +20,7 @@ def neuron_args(preset_name: str = "inf2.8xlarge", **overrides):
                           compiled_artifacts_dir="/var/cache/neuron/llama3", max_ongoing_requests=preset.max_num_seqs * 2,
                           max_queued_requests=64, min_replicas=1, max_replicas=3, num_cpus=4.0)
     args.update(overrides)
+    args["request_limits"] = derive_request_limits(args["max_num_seqs"], args["max_model_len"]).to_args()
     return args
 
 
@@ -51,7 +53,7 @@ def test_neuron_block_size_must_equal_max_model_len():
 
 
 def test_no_vllm_max_n_sequences_env():
-    """vLLM 0.16 (the DLC's) has no VLLM_MAX_N_SEQUENCES; the n cap is serving.middleware.NCapMiddleware."""
+    """vLLM 0.16 (the DLC's) has no VLLM_MAX_N_SEQUENCES; the n cap is serving/request_checks.py (max_sequences)."""
     for args in (neuron_args(), local_cpu_args("/m", "m")):
         assert "VLLM_MAX_N_SEQUENCES" not in ServingSettings.from_args(args).engine_options()["device_env"]
 

@@ -42,6 +42,9 @@ class LocalServer:
     log_path: Path
     model: str = ""
     startup_s: float = 0.0
+    # Named keys in the server's --api-keys-dir (name -> key file path), and their rate limits.
+    keys_dir: Path | None = None
+    rate_limits: dict[str, int] = field(default_factory=dict)
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -131,8 +134,10 @@ def _get(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
 
 
 def start_local_server(api_key: str | None = None, *, port: int | None = None, proxy: str = "haproxy",
-                       log_dir: Path | None = None, timeout_s: float = READY_TIMEOUT_S) -> LocalServer:
-    """Start `python -m serving.local.serve` in its own process group and wait until it answers."""
+                       log_dir: Path | None = None, timeout_s: float = READY_TIMEOUT_S,
+                       extra_args: tuple[str, ...] = ()) -> LocalServer:
+    """Start `python -m serving.local.serve` in its own process group and wait until it answers.
+    Without `api_key` the server runs with --no-auth (keyless on purpose)."""
     if not SERVING_PYTHON.exists():
         pytest.fail("local mode is not set up: run `make setup-serving` (creates .venv-serving)")
     port = port or free_port()
@@ -144,7 +149,9 @@ def start_local_server(api_key: str | None = None, *, port: int | None = None, p
         env["VLLM_API_KEY"] = api_key
     started = time.monotonic()
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([str(SERVING_PYTHON), "-m", "serving.local.serve", "--port", str(port), "--proxy", proxy],
+        auth = [] if api_key else ["--no-auth"]
+        proc = subprocess.Popen([str(SERVING_PYTHON), "-m", "serving.local.serve", "--port", str(port), "--proxy", proxy,
+                                 *auth, *extra_args],
                                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     server = LocalServer(port=port, api_key=api_key, proc=proc, log_path=log_path)
     try:
@@ -181,10 +188,31 @@ def local_endpoint():
         server.stop()
 
 
+# The keyed server's named keys besides $VLLM_API_KEY, laid out as the cluster mounts them
+# (config/secrets.py): "team-a" mid-rotation, "limited" with a requests-per-minute limit.
+KEYED_RATE_LIMITS = {"limited": 3}
+
+
+def write_key(keys_dir: Path, name: str, current: str, previous: str | None = None) -> None:
+    """Write one named key file atomically, as the kubelet swaps a mounted Secret's files."""
+    value = {"current": current, **({"previous": previous} if previous else {})}
+    tmp = keys_dir / f".{name}.tmp"
+    tmp.write_text(json.dumps(value))
+    tmp.replace(keys_dir / name)
+
+
 @pytest.fixture(scope="session")
-def keyed_local_endpoint():
-    """One local-mode server with an API key (generated per run, never stored), shared likewise."""
-    server = start_local_server(api_key=secrets.token_urlsafe(24))
+def keyed_local_endpoint(tmp_path_factory):
+    """One local-mode server with API keys (generated per run, never stored), shared likewise: its
+    $VLLM_API_KEY (server.api_key) and the named keys of KEYED_RATE_LIMITS' directory."""
+    keys_dir = tmp_path_factory.mktemp("api-keys")
+    write_key(keys_dir, "team-a", secrets.token_urlsafe(24), previous=secrets.token_urlsafe(24))
+    write_key(keys_dir, "limited", secrets.token_urlsafe(24))
+    extra = ["--api-keys-dir", str(keys_dir)]
+    for name, rpm in KEYED_RATE_LIMITS.items():
+        extra += ["--rate-limit", f"{name}={rpm}"]
+    server = start_local_server(api_key=secrets.token_urlsafe(24), extra_args=tuple(extra))
+    server.keys_dir, server.rate_limits = keys_dir, dict(KEYED_RATE_LIMITS)
     try:
         yield server
     finally:

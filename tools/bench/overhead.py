@@ -203,7 +203,8 @@ def main(argv: list[str] | None = None) -> None:
             procs.append(subprocess.Popen(vllm_server_command(model, VLLM_PORT, LOCAL_MODEL_NAME), env=env,
                                           stdout=vlog, stderr=subprocess.STDOUT, cwd=REPO_ROOT))
             procs.append(subprocess.Popen([sys.executable, "-m", "serving.local.serve", "--port", str(RAY_PORT),
-                                           "--model", model, "--proxy", opts.proxy], env=env,
+                                           "--model", model, "--proxy", opts.proxy,
+                                           "--no-auth"], env=env,  # as `vllm serve` here: no key on either
                                           stdout=rlog, stderr=subprocess.STDOUT, cwd=REPO_ROOT))
             _wait_ready(f"http://127.0.0.1:{VLLM_PORT}", procs[0])
             _wait_ready(f"http://127.0.0.1:{RAY_PORT}", procs[1])

@@ -21,6 +21,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 API_KEY = "route-tests-key"
+# A second named key in the middle of a rotation ({"current": new, "previous": old}), and a key with
+# a requests-per-minute limit (RATE_LIMIT requests, then 429).
+ROTATING_KEY_NEW, ROTATING_KEY_OLD = "rotating-new", "rotating-old"
+LIMITED_KEY, RATE_LIMIT = "limited-key", 3
 RAY_SERVE_LINE = "ray_serve_num_ongoing_http_requests 0"
 
 
@@ -57,7 +61,6 @@ def route_requests(model: str) -> dict[tuple[str, str], dict]:
     """One request per (method, path) of vLLM 0.16's app. A route missing here fails the test."""
     user = [{"role": "user", "content": "Hello there"}]
     return {
-        ("GET", "/openapi.json"): {}, ("GET", "/docs"): {}, ("GET", "/docs/oauth2-redirect"): {}, ("GET", "/redoc"): {},
         ("GET", "/load"): {}, ("GET", "/version"): {},
         ("POST", "/scale_elastic_ep"): {"json": {"new_data_parallel_size": 2}},
         ("POST", "/is_scaling_elastic_ep"): {},
@@ -106,8 +109,28 @@ def extra_requests(model: str, max_n: int) -> dict[str, dict]:
     }
 
 
+def auth_headers(auth) -> dict[str, str]:
+    """The Authorization header of a hostile case's `auth` (tests/serving/hostile_cases.py)."""
+    value = {True: f"Bearer {API_KEY}", "key": f"Bearer {API_KEY}", "previous": f"Bearer {ROTATING_KEY_OLD}",
+             "lower-scheme": f"bearer {API_KEY}", "wrong": "Bearer not-the-key", "lower-scheme-wrong": "bearer nope",
+             "basic": "Basic cm91dGU6dGVzdHM=", "empty": "Bearer ", "limited": f"Bearer {LIMITED_KEY}"}.get(auth)
+    return {"authorization": value} if value else {}
+
+
+def key_directory() -> str:
+    """The mounted Secret's layout (config/secrets.py): a file per named key, holding its JSON."""
+    import tempfile
+
+    directory = Path(tempfile.mkdtemp(prefix="api-keys-"))
+    (directory / "apps").write_text(json.dumps({"current": API_KEY}))
+    (directory / "rotating").write_text(json.dumps({"current": ROTATING_KEY_NEW, "previous": ROTATING_KEY_OLD}))
+    (directory / "limited").write_text(json.dumps({"current": LIMITED_KEY}))
+    (directory / "broken").write_text("not json")  # logged, ignored: the other keys still work
+    return str(directory)
+
+
 async def _call(client, spec: dict) -> dict:
-    headers = {"authorization": f"Bearer {API_KEY}"} if spec.get("auth", True) else {}
+    headers = auth_headers(spec.get("auth", True))
     kwargs: dict = {"headers": headers}
     if "json" in spec:
         body = json.dumps(spec["json"]).encode()
@@ -119,7 +142,7 @@ async def _call(client, spec: dict) -> dict:
             kwargs["content"] = chunks()
         else:
             kwargs["content"] = body
-    elif "raw" in spec:
+    elif "raw" in spec and spec["raw"] is not None:
         kwargs["content"] = spec["raw"]
         headers["content-type"] = "application/json"
     started = time.monotonic()
@@ -137,7 +160,10 @@ async def main() -> dict:
     import httpx
 
     from serving import compat, middleware
+    from serving.keys import KeyRing
+    from serving.rate_limit import local_limiter
     from serving.settings import ServingSettings, local_cpu_args
+    from tests.serving.hostile_cases import body_cases, limit_cases, route_cases
     from tests.serving.bad_requests import CASES, MODEL
     from tests.serving.vllm016.fake_engine import FakeEngineClientForRouteTests
 
@@ -154,7 +180,9 @@ async def main() -> dict:
     engine = FakeEngineClientForRouteTests(vllm_config)
     app = await compat.openai_app(engine, args)
     metrics_url = fake_ray_metrics_agent()
-    middleware.install(app, max_n=settings.max_num_seqs, api_key=API_KEY, metrics_url=lambda: metrics_url)
+    rate_limits = {"limited": RATE_LIMIT}
+    middleware.install(app, keys=KeyRing(key_directory()), limits=settings.limits, max_model_len=settings.max_model_len,
+                       rate_limits=rate_limits, acquire=local_limiter(rate_limits), metrics_url=lambda: metrics_url)
     timings["app_built_s"] = round(time.monotonic() - started, 1)
 
     # Every (method, path) the app serves; a Mount (vLLM's prometheus app under /metrics) has no methods.
@@ -176,6 +204,14 @@ async def main() -> dict:
             elif body is not None:
                 spec["json"] = json.loads(json.dumps(body).replace(json.dumps(MODEL)[1:-1], name))
             results[f"bad:{case_id}"] = await _call(client, spec)
+        hostile = route_cases(name) + limit_cases(name, settings.limits) + body_cases(name, settings.limits)
+        for case_id, method, path, auth, body, _status, _param in hostile:
+            spec = {"method": method, "path": path, "auth": auth}
+            spec.update({"raw": body} if isinstance(body, bytes) else {"json": body} if body is not None else {})
+            results[f"hostile:{case_id}"] = await _call(client, spec)
+        for i in range(RATE_LIMIT + 1):
+            results[f"rate-limited {i}"] = await _call(client, {"method": "GET", "path": "/v1/models", "auth": "limited"})
+        results["rate-limited other key"] = await _call(client, {"method": "GET", "path": "/v1/models"})
         engine.die()
         results["dead-engine /health"] = await _call(client, {"method": "GET", "path": "/health"})
     timings["total_s"] = round(time.monotonic() - started, 1)
@@ -186,6 +222,7 @@ async def main() -> dict:
     return {"vllm_version": compat.vllm_version(), "signatures": signatures,
             "args": [cpu_ns.enable_auto_tool_choice, cpu_ns.tool_call_parser, cpu_ns.max_num_seqs, cpu_ns.api_key], "routes": routes, "table": sorted(f"{m} {p}" for m, p in table),
             "results": results, "seen": engine.seen, "max_n": settings.max_num_seqs, "model": name,
+            "limits": settings.limits.to_args(), "max_model_len": settings.max_model_len, "rate_limit": RATE_LIMIT,
             "timings": timings}
 
 
