@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
 from config.request_limits import RequestLimits, RequestLimitsError
+from config.secrets import KEY_NAME_PATTERN
 
 # Application and deployment names the RayService and the app agree on.
 APP_NAME = "vllm"
@@ -23,7 +24,7 @@ DEVICES = ("neuron", "cpu")
 # "api_keys": every route but /health needs a valid key, and a replica without any key refuses to
 # start. "disabled": no key at all, only ever on purpose (local mode's --no-auth, tests).
 AUTH_MODES = ("api_keys", "disabled")
-_KEY_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")  # config/secrets.py KEY_NAME_PATTERN
+_KEY_NAME = re.compile(KEY_NAME_PATTERN)
 # Tool-call parsers that fit the models this platform serves (Llama 3.x); "" turns tool calling off.
 TOOL_CALL_PARSERS = ("llama3_json", "")
 
