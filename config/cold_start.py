@@ -37,7 +37,8 @@ NODE_LAUNCH_LARGE_S = 420
 # default bucketing the count grows with max_model_len). Issue 9: "tens of minutes"; config/presets.py
 # records the original blueprint's replica compiling and loading in 10 min 40 s at 4096 tokens on
 # inf2.8xlarge. Budget 20 min for 4096 tokens (about twice that) and 150 s per further 1024.
-# Compiles run once per shape: the node's hostPath cache (docs/charts.md) makes restarts skip it.
+# Compiles run once per worker pod: the model cache is an emptyDir (docs/charts.md), kept across container
+# restarts but not pod replacements, until the S3 model store (issue 12) lets a new pod skip them.
 COMPILE_BASE_S = 1200
 COMPILE_BASE_TOKENS = 4096
 COMPILE_PER_1K_TOKENS_S = 150

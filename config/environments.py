@@ -17,6 +17,7 @@ from config import project
 from config.presets import DEFAULT_PRESET, AcceleratorPreset, PresetError, resolve_preset
 from config.project import PLATFORM_NAME, default_cluster_name
 from config.request_limits import RequestLimits, RequestLimitsError, derive_request_limits
+from config.secrets import DEFAULT_API_KEYS, KEY_NAME_PATTERN, REQUIRED_KEY_NAMES, ApiKeySpec
 from config.versions import DEFAULT_KUBERNETES_VERSION, KUBECTL_LAYER_MODULES
 from config.worker_shape import WorkerShape, derive_worker_shape
 
@@ -79,6 +80,10 @@ class EnvironmentConfig:
     model_revision: str = DEFAULT_MODEL_REVISION
     # Overrides of the per-request limits derived from the preset (config/request_limits.py), by name.
     request_limits: Mapping[str, int] = field(default_factory=dict)
+    # The endpoint's named API keys (one per consuming team or tool), each its own Secrets Manager
+    # secret and optionally rate-limited: ApiKeySpec("team-a", requests_per_minute=600). The platform's
+    # own consumers (Open WebUI, the smoke test) must stay in the list. Rotation: docs/security.md.
+    api_keys: tuple[ApiKeySpec, ...] = DEFAULT_API_KEYS
     min_replicas: int = 1
     max_replicas: int = 3
     core_instance_types: tuple[str, ...] = ("m6i.xlarge",)
@@ -237,6 +242,7 @@ def validate(cfg: EnvironmentConfig) -> EnvironmentConfig:
         cfg.limits  # noqa: B018
     except RequestLimitsError as exc:
         raise ConfigError(str(exc)) from None
+    _validate_api_keys(cfg.api_keys)
     if cfg.ttft_p95_alarm_ms <= 0:
         raise ConfigError("ttft_p95_alarm_ms: must be a positive number of milliseconds")
     if cfg.log_retention_days not in LOG_RETENTION_DAYS:
@@ -245,6 +251,30 @@ def validate(cfg: EnvironmentConfig) -> EnvironmentConfig:
     if cfg.alarm_email is not None and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", cfg.alarm_email):
         raise ConfigError(f"alarm_email: {cfg.alarm_email!r} is not an e-mail address; use name@example.com or None")
     return cfg
+
+
+def check_api_key_names(names: list[str]) -> None:
+    """The named keys' names: valid, unique, and the platform's own consumers among them."""
+    bad = [n for n in names if not isinstance(n, str) or not re.match(KEY_NAME_PATTERN, n)]
+    if bad:
+        raise ConfigError(f"api_keys: names {bad} must be 1-32 lowercase letters, digits and '-' "
+                          f"({KEY_NAME_PATTERN}): each is a Secret data key and a file name")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"api_keys: duplicate names in {names}")
+    missing = [n for n in REQUIRED_KEY_NAMES if n not in names]
+    if missing:
+        raise ConfigError(f"api_keys: {missing} missing; the platform's own consumers (Open WebUI, the smoke test) "
+                          f"need their keys: keep {list(REQUIRED_KEY_NAMES)} in the list")
+
+
+def _validate_api_keys(specs: tuple[ApiKeySpec, ...]) -> None:
+    if not all(isinstance(s, ApiKeySpec) for s in specs):
+        raise ConfigError("api_keys: give a tuple of config.secrets.ApiKeySpec, e.g. (ApiKeySpec('team-a', 600), ...)")
+    check_api_key_names([s.name for s in specs])
+    for s in specs:
+        rpm = s.requests_per_minute
+        if rpm is not None and (isinstance(rpm, bool) or not isinstance(rpm, int) or rpm < 1):
+            raise ConfigError(f"api_keys: {s.name}.requests_per_minute={rpm!r} must be a positive integer or None")
 
 
 # Context keys (`cdk synth -c KEY=VALUE`) that override a field of the chosen environment.

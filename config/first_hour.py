@@ -16,7 +16,15 @@ from config.names import (
     SERVE_PORT, SERVE_SERVICE_NAME, VLLM_NAMESPACE, WEBUI_NAMESPACE, WEBUI_PORT, WEBUI_SERVICE_NAME,
     WEBUI_SERVICE_PORT, local_url,
 )
-from config.secrets import api_key_secret_name
+from config.secrets import APPS_KEY_NAME, KEY_CURRENT, api_key_secret_name, ray_auth_secret_name
+
+
+# One field of a JSON secret value on stdin, with the Python every operator machine of this project has.
+_JSON_FIELD = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"{field}\"])'"
+
+
+def _secret_value(region: str, secret_id: str) -> str:
+    return f"aws secretsmanager get-secret-value --region {region} --secret-id {secret_id} --query SecretString --output text"
 
 
 @dataclass(frozen=True)
@@ -36,12 +44,14 @@ def first_hour_steps(*, env_name: str, region: str, cluster_name: str, dashboard
         Step("RayServiceStatus", "Check the RayService (first start compiles the model for Neuron: allow ~30 min)",
              f"kubectl -n {ns} get rayservice {RAYSERVICE_NAME} && kubectl -n {ns} get pods -o wide && "
              f"kubectl -n {ns} wait rayservice/{RAYSERVICE_NAME} --for=condition=Ready --timeout=45m"),
-        Step("ApiKey", "Export the endpoint's API key (kept in Secrets Manager, never in the stack)",
-             f"export OPENAI_API_KEY=\"$(aws secretsmanager get-secret-value --region {region} "
-             f"--secret-id {api_key_secret_name(cluster_name)} --query SecretString --output text)\""),
+        Step("ApiKey", f"Export the '{APPS_KEY_NAME}' API key (kept in Secrets Manager, never in the stack)",
+             f"export OPENAI_API_KEY=\"$({_secret_value(region, api_key_secret_name(cluster_name, APPS_KEY_NAME))}"
+             f" | {_JSON_FIELD.format(field=KEY_CURRENT)})\""),
         Step("PortForwardServe", f"Port-forward the OpenAI-compatible endpoint to {base_url}",
              f"kubectl -n {ns} port-forward svc/{SERVE_SERVICE_NAME} {SERVE_PORT}:{SERVE_PORT}"),
-        Step("PortForwardRayDashboard", f"Port-forward the Ray dashboard to {local_url(RAY_DASHBOARD_PORT)}",
+        Step("PortForwardRayDashboard", f"Port-forward the Ray dashboard to {local_url(RAY_DASHBOARD_PORT)} "
+                                        "(it asks for the Ray token this prints)",
+             f"{_secret_value(region, ray_auth_secret_name(cluster_name))} && "
              f"kubectl -n {ns} port-forward svc/{RAY_HEAD_SERVICE_NAME} {RAY_DASHBOARD_PORT}:{RAY_DASHBOARD_PORT}"),
         Step("PortForwardOpenWebUI", f"Port-forward Open WebUI to {local_url(WEBUI_PORT)}",
              f"kubectl -n {WEBUI_NAMESPACE} port-forward svc/{WEBUI_SERVICE_NAME} {WEBUI_PORT}:{WEBUI_SERVICE_PORT}"),

@@ -32,6 +32,10 @@ RAY_METRICS_PORT = 8080
 WEBUI_PORT = 8080
 WEBUI_SERVICE_PORT = 80
 
+# app.kubernetes.io/name of the smoke test's objects and of its Job's pods (platform_constructs/smoke_test
+# CONFIGMAP and runtime/runner.py); the serve-port NetworkPolicy admits those pods by it.
+SMOKE_TEST_NAME = "smoke-test"
+
 # URLs of the serve endpoint. In the cluster: the serve Service's DNS name (Open WebUI, the smoke Job).
 SERVE_URL_IN_CLUSTER = f"http://{SERVE_SERVICE_NAME}.{VLLM_NAMESPACE}.svc.cluster.local:{SERVE_PORT}/v1"
 # On the user's machine: local mode (`make serve-local`) and `kubectl port-forward` both listen here.

@@ -116,12 +116,10 @@ DEFAULT_PRESET = "inf2.8xlarge"
 # an add-on update, or one more small agent, must not stop nodes from launching.
 SIZING_MARGIN = Requests(cpu_m=100, memory_mib=1024)
 
-# The worker pod's init containers (their requests count as max(largest init, sum of containers)).
-# k8s_charts/vllm_chart.py builds the cache-permissions init container with these figures; KubeRay 1.7
-# injects wait-gcs-ready with fixed requests = limits 200m / 256Mi (ray-project/kuberay v1.7.0
-# ray-operator/controllers/ray/common/pod.go, the `wait-gcs-ready` initContainer).
-CACHE_INIT_CPU = "50m"
-CACHE_INIT_MEMORY = "32Mi"
+# The worker pod's init containers (their requests count as max(largest init, sum of containers)): only
+# the one KubeRay 1.7 injects, wait-gcs-ready, with fixed requests = limits 200m / 256Mi (ray-project/kuberay
+# v1.7.0 ray-operator/controllers/ray/common/pod.go, the `wait-gcs-ready` initContainer). The chart adds
+# none of its own since the worker's cache became an emptyDir (k8s_charts/vllm_chart.py).
 KUBERAY_WAIT_GCS_READY_CPU = "200m"
 KUBERAY_WAIT_GCS_READY_MEMORY = "256Mi"
 
@@ -133,8 +131,7 @@ def _requests(cpu: str, memory: str) -> Requests:
 def worker_pod_requests(p: "AcceleratorPreset") -> Requests:
     """The worker pod's effective requests, as Kubernetes and Karpenter count them."""
     container = Requests(p.worker_cpu * 1000, p.worker_memory_gib * 1024)
-    inits = [_requests(CACHE_INIT_CPU, CACHE_INIT_MEMORY),
-             _requests(KUBERAY_WAIT_GCS_READY_CPU, KUBERAY_WAIT_GCS_READY_MEMORY)]
+    inits = [_requests(KUBERAY_WAIT_GCS_READY_CPU, KUBERAY_WAIT_GCS_READY_MEMORY)]
     return pod_requests([container], inits)
 
 

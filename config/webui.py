@@ -1,7 +1,43 @@
 """Open WebUI settings shared by the Kubernetes chart and the local browser test (one place).
 
 The endpoint differs: the chart gives config/names.py SERVE_URL_IN_CLUSTER, `make webui-local` local mode.
+Names and defaults below are open-webui 0.12.4's (backend/open_webui/config.py and env.py, read with
+os.getenv); tests/tools/test_webui_config.py checks each name still exists there.
 """
+
+from __future__ import annotations
+
+import re
+
+from config.project import PROJECT_SLUG
+
+# The admin account Open WebUI creates at its first start (no users yet) from WEBUI_ADMIN_EMAIL,
+# WEBUI_ADMIN_PASSWORD and WEBUI_ADMIN_NAME (open-webui 0.12.4 env.py:806-808, main.py:401-404 ->
+# utils/auth.py:631 create_admin_user). The password is secret: in the cluster it comes from the
+# Kubernetes Secret config/secrets.py WEBUI_ADMIN_SECRET; locally run_local.py generates one. The
+# e-mail is only the login name: `.invalid` (RFC 2606) never delivers mail anywhere. Change it here
+# before the first deploy; afterwards the account exists and changes are made in Open WebUI itself
+# (Settings > Account), since the bootstrap only runs while the database has no users.
+ADMIN_EMAIL = f"admin@{PROJECT_SLUG}.invalid"
+ADMIN_NAME = "Platform Admin"
+# bcrypt (Open WebUI's default hash) takes at most 72 bytes; over that no admin is created.
+ADMIN_PASSWORD_MAX_BYTES = 72
+# Open WebUI's own check of an e-mail (0.12.4 utils/misc.py:888 validate_email_format).
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def check_admin_email(email: str, field: str = "config/webui.py ADMIN_EMAIL") -> str:
+    """The admin e-mail, or a ValueError naming the field: Open WebUI would not let anyone sign in."""
+    if not _EMAIL.match(email or "") or email != email.strip():
+        raise ValueError(f"{field}: {email!r} is not an e-mail address like admin@example.invalid; "
+                         "Open WebUI's admin signs in with it")
+    return email.lower()  # Open WebUI stores it lower-cased (create_admin_user)
+
+
+def admin_identity_env(email: str = ADMIN_EMAIL) -> dict[str, str]:
+    """The admin's non-secret bootstrap variables; the caller adds WEBUI_ADMIN_PASSWORD (its own way)."""
+    return {"WEBUI_ADMIN_EMAIL": check_admin_email(email), "WEBUI_ADMIN_NAME": ADMIN_NAME}
+
 
 # Environment both the chart's Deployment and `make webui-local` give Open WebUI. Why each one:
 #  OFFLINE_MODE: no model hub, no update checks.
@@ -15,10 +51,24 @@ The endpoint differs: the chart gives config/names.py SERVE_URL_IN_CLUSTER, `mak
 #   question (open-webui 0.12.4 routers/retrieval.py process_file), so uploads work for documents
 #   that fit the model's context (8192 tokens: a few pages); a longer one gets the endpoint's
 #   context-length error. Knowledge bases stay off for users (Open WebUI's default).
-#   Open WebUI stores its settings in its database on first start (ENABLE_PERSISTENT_CONFIG): an
-#   instance started with an older value keeps it until an admin changes it (Admin > Settings >
-#   Documents > "Bypass Embedding and Retrieval").
 #  ENABLE_MEMORIES=false: memories are stored and searched as embeddings, which the endpoint cannot make.
+# Security (issue 11):
+#  ENABLE_PERSISTENT_CONFIG=false: every setting comes from this environment on every start, none from
+#   the database (0.12.4 models/config.py Config.get returns the env default when persistence is off).
+#   Above all OPENAI_API_KEYS: persisted, a rotated key never reached a running instance. It also means
+#   changes an admin makes in Admin > Settings last only until the pod restarts: change them here.
+#  ENABLE_SIGNUP=false + the admin bootstrapped from WEBUI_ADMIN_* (above): no first visitor becomes
+#   admin (admins run server-side Python: Functions). The first-user signup is NOT gated on
+#   ENABLE_SIGNUP (0.12.4 routers/auths.py:867), so the admin must exist before anyone connects: the
+#   chart refuses to start without the password, run_local.py always passes one.
+#  DEFAULT_USER_ROLE=pending: an account an admin adds by mistake without a role can do nothing.
+#  USER_PERMISSIONS_WORKSPACE_TOOLS_ACCESS/IMPORT=false: a Tool is Python the server exec()s
+#   (0.12.4 routers/tools.py:395 -> utils/plugin.py:242); only admins may create one.
+#  USER_PERMISSIONS_FEATURES_DIRECT_TOOL_SERVERS, ENABLE_DIRECT_CONNECTIONS, ENABLE_API_KEYS=false:
+#   no user-added tool servers or model endpoints, no long-lived user API keys.
+#  ENABLE_COMMUNITY_SHARING=false: no "share to openwebui.com" (chats leaving the platform).
+# These pin Open WebUI's current defaults where they already are (DEFAULT_USER_ROLE...): an upgrade
+# that changes a default must not change what users may do.
 COMMON_ENV = {
     "OFFLINE_MODE": "true",
     "ENABLE_OLLAMA_API": "false",
@@ -27,8 +77,16 @@ COMMON_ENV = {
     "RAG_EMBEDDING_ENGINE": "openai",
     "BYPASS_EMBEDDING_AND_RETRIEVAL": "true",
     "ENABLE_MEMORIES": "false",
-    "ENABLE_SIGNUP": "true",
     "WEBUI_AUTH": "true",
+    "ENABLE_PERSISTENT_CONFIG": "false",
+    "ENABLE_SIGNUP": "false",
+    "DEFAULT_USER_ROLE": "pending",
+    "USER_PERMISSIONS_WORKSPACE_TOOLS_ACCESS": "false",
+    "USER_PERMISSIONS_WORKSPACE_TOOLS_IMPORT": "false",
+    "USER_PERMISSIONS_FEATURES_DIRECT_TOOL_SERVERS": "false",
+    "ENABLE_DIRECT_CONNECTIONS": "false",
+    "ENABLE_API_KEYS": "false",
+    "ENABLE_COMMUNITY_SHARING": "false",
     "ANONYMIZED_TELEMETRY": "false",
     "DO_NOT_TRACK": "true",
     "SCARF_NO_ANALYTICS": "true",

@@ -18,12 +18,35 @@ from k8s_charts.objects import custom_resource
 
 
 @dataclass(frozen=True)
-class SecretSync:
-    """One Kubernetes Secret filled from one Secrets Manager secret (its plain-text value)."""
-    namespace: str
-    k8s_secret: str  # name of the Kubernetes Secret ESO creates and owns
+class SecretEntry:
+    """One key of a Kubernetes Secret: a Secrets Manager secret's whole value, or one field of its JSON."""
     key: str  # key inside the Kubernetes Secret
     secrets_manager_name: str  # name or ARN in Secrets Manager
+    property: str | None = None  # a top-level JSON field of the value (ESO remoteRef.property); None: all
+
+    def to_manifest(self) -> dict:
+        ref = {"key": self.secrets_manager_name}
+        if self.property is not None:
+            ref["property"] = self.property
+        return {"secretKey": self.key, "remoteRef": ref}
+
+
+@dataclass(frozen=True)
+class SecretSync:
+    """One Kubernetes Secret filled from Secrets Manager, one entry per data key."""
+    namespace: str
+    k8s_secret: str  # name of the Kubernetes Secret ESO creates and owns
+    entries: tuple[SecretEntry, ...]
+
+    def __post_init__(self) -> None:
+        keys = [e.key for e in self.entries]
+        if not keys or len(set(keys)) != len(keys):
+            raise ValueError(f"Secret {self.namespace}/{self.k8s_secret}: data keys must be present and unique, got {keys}")
+
+    @classmethod
+    def single(cls, namespace: str, k8s_secret: str, key: str, secrets_manager_name: str,
+               property: str | None = None) -> "SecretSync":
+        return cls(namespace, k8s_secret, (SecretEntry(key, secrets_manager_name, property),))
 
 
 def cluster_secret_store(scope: Construct, region: str, namespaces: list[str]) -> cdk8s.ApiObject:
@@ -44,10 +67,12 @@ def external_secret(scope: Construct, sync: SecretSync) -> cdk8s.ApiObject:
         "apiVersion": EXTERNAL_SECRETS_API_VERSION, "kind": "ExternalSecret",
         "metadata": {"name": sync.k8s_secret, "namespace": sync.namespace, "labels": MANAGED_BY_LABELS},
         "spec": {
+            # A rotation (docs/security.md) reaches the Secret within this interval; the API keys' mounted
+            # files follow within the kubelet's sync period and the serving app re-reads them itself.
             "refreshInterval": SECRET_REFRESH_INTERVAL,
             "secretStoreRef": {"kind": "ClusterSecretStore", "name": CLUSTER_SECRET_STORE},
             # Owner: the Secret is deleted with the ExternalSecret; no stray copy survives a teardown.
             "target": {"name": sync.k8s_secret, "creationPolicy": "Owner", "deletionPolicy": "Retain"},
-            "data": [{"secretKey": sync.key, "remoteRef": {"key": sync.secrets_manager_name}}],
+            "data": [entry.to_manifest() for entry in sync.entries],
         },
     })

@@ -1,12 +1,19 @@
-"""NetworkPolicies: only the serve port leaves the `vllm` namespace; the Ray dashboard never does.
+"""NetworkPolicies: only the serve port leaves the `vllm` namespace; Ray's control plane stays with Ray.
 
-An unauthenticated Ray dashboard (8265), GCS (6379) or client port (10001) is remote code execution for
-whoever reaches it. Every pod in `vllm` denies ingress by default; Ray pods accept any port from their
-own namespace (Ray's internal ports are many and dynamic), port 8000 from Open WebUI (and an ingress
-controller if one is configured), 8265 from the KubeRay operator (it deploys the Serve config through
-the dashboard API; plus 8000 only if the head takes serve traffic, because KubeRay then health-checks
-the head's proxy at <head IP>:8000/-/healthz) and 8080 from the CloudWatch agent (Prometheus metrics).
-Egress is left open: workers download the model and talk to AWS APIs.
+An unauthenticated Ray dashboard (8265, its Jobs API runs code), GCS (6379) or client port (10001) is
+remote code execution for whoever reaches it (the ShadowRay class, CVE-2023-48022); Ray token auth is on
+as well (vllm_chart.py authOptions), these policies are the network half. Every pod in `vllm` denies
+ingress by default. The Ray pods (selected by their labels, `ray_labels`) accept:
+- every port from the Ray pods themselves (Ray's internal ports are many and dynamic): no other pod of
+  the namespace, such as the smoke Job or a debugging pod, reaches GCS, the dashboard or the client port;
+- the serve port (8000) on the serve Service's backends, the workers (the head too only if it serves),
+  from Open WebUI, the smoke Job's pods (names.SMOKE_TEST_NAME) and an ingress controller if configured;
+- the dashboard (8265) on the head from the KubeRay operator (it deploys the Serve config and reads the
+  app status through the dashboard API; plus 8000 only if the head takes serve traffic, because KubeRay
+  then health-checks the head's proxy at <head IP>:8000/-/healthz);
+- the metrics port (8080) from the CloudWatch agent's namespace (Prometheus scrape).
+Labels are only as strong as the right to create pods in `vllm` (RBAC), which is why Ray's token auth is
+on too. Egress stays open: the workers download the model from the Hugging Face hub (no fixed IPs).
 """
 
 from __future__ import annotations
@@ -16,9 +23,13 @@ import cdk8s_plus_27 as kplus
 from constructs import Construct
 
 from config import names
+from config.kubernetes import name_label
 
 WEBUI_POD_LABELS = {"app": names.WEBUI_SERVICE_NAME}
 RAY_HEAD_LABELS = {"ray.io/node-type": "head"}  # set by KubeRay on head pods
+RAY_WORKER_LABELS = {"ray.io/node-type": "worker"}  # and on worker pods
+# The smoke test's Job pods (platform_constructs/smoke_test/runtime/runner.py job_manifest labels).
+SMOKE_JOB_LABELS = name_label(names.SMOKE_TEST_NAME)
 
 
 def _name(name: str) -> cdk8s.ApiObjectMetadata:
@@ -43,58 +54,54 @@ def kuberay_ports(head_serves: bool) -> list[int]:
     return [names.RAY_DASHBOARD_PORT] + ([names.SERVE_PORT] if head_serves else [])
 
 
+def _ingress(scope: Construct, name: str, selector: kplus.Pods, rules: list[kplus.NetworkPolicyRule]) -> kplus.NetworkPolicy:
+    return kplus.NetworkPolicy(
+        scope, name, metadata=_name(name), selector=selector,
+        ingress=kplus.NetworkPolicyTraffic(default=kplus.NetworkPolicyTrafficDefault.DENY, rules=rules),
+    )
+
+
 def ray_network_policies(scope: Construct, ray_labels: dict[str, str], ingress_namespace: str | None,
                          head_serves: bool) -> None:
     _deny_all(scope)
     ray_pods = kplus.Pods.select(scope, "ray-pods", labels=ray_labels)
-    same_namespace = kplus.Pods.all(scope, "vllm-pods")
+    # Ray to Ray on every port: the peer is the same selector, so only this RayService's pods match.
+    _ingress(scope, "ray-cluster-internal", ray_pods,
+             [kplus.NetworkPolicyRule(peer=kplus.Pods.select(scope, "ray-peers", labels=ray_labels))])
 
-    kplus.NetworkPolicy(
-        scope, "ray-intra-namespace", metadata=_name("ray-intra-namespace"), selector=ray_pods,
-        ingress=kplus.NetworkPolicyTraffic(
-            default=kplus.NetworkPolicyTrafficDefault.DENY,
-            rules=[kplus.NetworkPolicyRule(peer=same_namespace)],
-        ),
-    )
-
-    serve_peers = [_from_namespace(scope, "webui-pods", names.WEBUI_NAMESPACE, WEBUI_POD_LABELS)]
+    serve_peers = [
+        _from_namespace(scope, "webui-pods", names.WEBUI_NAMESPACE, WEBUI_POD_LABELS),
+        kplus.Pods.select(scope, "smoke-job-pods", labels=SMOKE_JOB_LABELS),
+    ]
     if ingress_namespace:
         serve_peers.append(_from_namespace(scope, "ingress-pods", ingress_namespace))
-    kplus.NetworkPolicy(
-        scope, "ray-serve-port", metadata=_name("ray-serve-port"), selector=ray_pods,
-        ingress=kplus.NetworkPolicyTraffic(
-            default=kplus.NetworkPolicyTrafficDefault.DENY,
-            rules=[kplus.NetworkPolicyRule(peer=peer, ports=[kplus.NetworkPolicyPort.tcp(names.SERVE_PORT)])
-                   for peer in serve_peers],
-        ),
-    )
+    # The serve Service's backends: the workers, and the head only if it is in the Service.
+    serve_backends = ray_pods if head_serves else kplus.Pods.select(
+        scope, "ray-workers", labels={**ray_labels, **RAY_WORKER_LABELS})
+    _ingress(scope, "ray-serve-port", serve_backends,
+             [kplus.NetworkPolicyRule(peer=peer, ports=[kplus.NetworkPolicyPort.tcp(names.SERVE_PORT)])
+              for peer in serve_peers])
 
-    kplus.NetworkPolicy(
-        scope, "ray-dashboard-from-kuberay", metadata=_name("ray-dashboard-from-kuberay"),
-        selector=kplus.Pods.select(scope, "ray-head", labels={**ray_labels, **RAY_HEAD_LABELS}),
-        ingress=kplus.NetworkPolicyTraffic(
-            default=kplus.NetworkPolicyTrafficDefault.DENY,
-            rules=[kplus.NetworkPolicyRule(
-                peer=_from_namespace(scope, "kuberay-operator", names.KUBERAY_NAMESPACE),
-                ports=[kplus.NetworkPolicyPort.tcp(port) for port in kuberay_ports(head_serves)],
-            )],
-        ),
-    )
+    _ingress(scope, "ray-dashboard-from-kuberay",
+             kplus.Pods.select(scope, "ray-head", labels={**ray_labels, **RAY_HEAD_LABELS}),
+             [kplus.NetworkPolicyRule(
+                 peer=_from_namespace(scope, "kuberay-operator", names.KUBERAY_NAMESPACE),
+                 ports=[kplus.NetworkPolicyPort.tcp(port) for port in kuberay_ports(head_serves)],
+             )])
 
-    kplus.NetworkPolicy(
-        scope, "ray-metrics-scrape", metadata=_name("ray-metrics-scrape"), selector=ray_pods,
-        ingress=kplus.NetworkPolicyTraffic(
-            default=kplus.NetworkPolicyTrafficDefault.DENY,
-            rules=[kplus.NetworkPolicyRule(
-                peer=_from_namespace(scope, "cloudwatch-agent", names.CLOUDWATCH_NAMESPACE),
-                ports=[kplus.NetworkPolicyPort.tcp(names.RAY_METRICS_PORT)],
-            )],
-        ),
-    )
+    _ingress(scope, "ray-metrics-scrape", ray_pods,
+             [kplus.NetworkPolicyRule(
+                 peer=_from_namespace(scope, "cloudwatch-agent", names.CLOUDWATCH_NAMESPACE),
+                 ports=[kplus.NetworkPolicyPort.tcp(names.RAY_METRICS_PORT)],
+             )])
 
 
-def webui_network_policies(scope: Construct, webui_labels: dict[str, str], ingress_namespace: str | None) -> None:
+def webui_network_policies(scope: Construct, webui_labels: dict[str, str], ingress_namespace: str | None,
+                           ray_labels: dict[str, str]) -> None:
+    """Ingress: only the ingress controller (if any) to 8080. Egress: only the Ray workers (`ray_labels`,
+    in `vllm`) on the serve port, and DNS."""
     _deny_all(scope)
+    _webui_egress(scope, ray_labels)
     if ingress_namespace:
         kplus.NetworkPolicy(
             scope, "webui-from-ingress", metadata=_name("webui-from-ingress"),
@@ -107,3 +114,26 @@ def webui_network_policies(scope: Construct, webui_labels: dict[str, str], ingre
                 )],
             ),
         )
+
+
+def _webui_egress(scope: Construct, ray_labels: dict[str, str]) -> None:
+    """Every pod of the namespace may open connections only to the serve port and to cluster DNS:
+    Open WebUI needs nothing else (OFFLINE_MODE, embeddings bypassed, config/webui.py), and a
+    compromised or admin-abused instance (admins run Python) cannot reach Ray's ports, the node's IMDS,
+    the API server or the internet. NetworkPolicy sees the pod IPs behind the Service (after kube-proxy's
+    DNAT), so the peers are the serve Service's backends: the workers, since the head is excluded from
+    it (vllm_chart.py HEAD_SERVES_TRAFFIC; tests/k8s_charts/test_webui.py fails if that changes)."""
+    workers = {**ray_labels, "ray.io/node-type": "worker"}  # set by KubeRay on worker pods (cf. RAY_HEAD_LABELS)
+    rules = [kplus.NetworkPolicyRule(
+        peer=_from_namespace(scope, "serve-pods", names.VLLM_NAMESPACE, workers),
+        ports=[kplus.NetworkPolicyPort.tcp(names.SERVE_PORT)],
+    )]
+    # CoreDNS on EKS: Deployment `coredns` in kube-system, pods labelled k8s-app=kube-dns (the EKS
+    # add-on keeps the upstream kube-dns label); UDP for queries, TCP for truncated answers.
+    dns = _from_namespace(scope, "cluster-dns", "kube-system", {"k8s-app": "kube-dns"})
+    rules.append(kplus.NetworkPolicyRule(peer=dns, ports=[kplus.NetworkPolicyPort.udp(53), kplus.NetworkPolicyPort.tcp(53)]))
+    kplus.NetworkPolicy(
+        scope, "webui-egress", metadata=_name("webui-egress"),
+        selector=kplus.Pods.all(scope, "all-webui-namespace-pods"),
+        egress=kplus.NetworkPolicyTraffic(default=kplus.NetworkPolicyTrafficDefault.DENY, rules=rules),
+    )

@@ -24,6 +24,18 @@ _DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 INITIALIZING_TIMEOUT_ANNOTATION = "ray.io/initializing-timeout"
 
 
+# Labels KubeRay 1.7 puts on every pod of a RayCluster (common/pod.go labelPod); the template's own
+# labels are added on top, except ray.io/node-type, ray.io/group and ray.io/cluster.
+RAY_NODE_LABELS = {"ray.io/is-ray-node": "yes"}
+NODE_TYPE_LABEL = "ray.io/node-type"  # "head" | "worker"
+# authOptions (KubeRay 1.7, apis/ray/v1/raycluster_types.go AuthOptions): the operator enforces token
+# auth only for mode == "token" (utils.IsAuthEnabled); the CRD has no default, so an authOptions without
+# a mode leaves Ray open even though the type's comment says "Defaults to token".
+AUTH_MODE_TOKEN = "token"
+# validation.go ValidateRayClusterSpec: token auth needs Ray 2.52.0 or later.
+MIN_RAY_VERSION_FOR_TOKEN_AUTH = (2, 52, 0)
+
+
 class RayServiceError(ValueError):
     """A RayService KubeRay would reject; the message names the field."""
 
@@ -87,11 +99,14 @@ class WorkerGroup:
 
 @dataclass(frozen=True)
 class AutoscalerOptions:
-    """The in-tree Ray autoscaler sidecar KubeRay adds to the head pod."""
+    """The in-tree Ray autoscaler sidecar KubeRay adds to the head pod. `volume_mounts` are appended
+    to the sidecar only (KubeRay 1.7 common/pod.go mergeAutoscalerOverrides); they name volumes of
+    the head pod template."""
     idle_timeout_seconds: int = 600
     upscaling_mode: str = "Default"  # "Conservative" | "Default" | "Aggressive"
     resources: dict[str, Any] | None = None
     security_context: dict[str, Any] | None = None
+    volume_mounts: tuple[dict[str, Any], ...] = ()
 
     def to_manifest(self) -> dict[str, Any]:
         out: dict[str, Any] = {"idleTimeoutSeconds": self.idle_timeout_seconds, "upscalingMode": self.upscaling_mode}
@@ -99,6 +114,29 @@ class AutoscalerOptions:
             out["resources"] = self.resources
         if self.security_context:
             out["securityContext"] = self.security_context
+        if self.volume_mounts:
+            out["volumeMounts"] = [dict(m) for m in self.volume_mounts]
+        return out
+
+
+@dataclass(frozen=True)
+class AuthOptions:
+    """Ray token auth. With `secret_name`, KubeRay uses that Secret (data key `auth_token`) instead of
+    generating one per RayCluster; it injects RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (secretKeyRef) into
+    the Ray container, KubeRay's wait-gcs-ready init container and the autoscaler sidecar, and sends the
+    token as `x-ray-authorization: Bearer` on its own dashboard calls (ray-project/kuberay v1.7.0
+    common/pod.go SetContainerTokenAuthEnvVars, raycluster_controller.go reconcileAuthSecret,
+    utils/util.go GetRayDashboardClientFunc, dashboardclient/dashboard_httpclient.go)."""
+    mode: str = AUTH_MODE_TOKEN
+    secret_name: str | None = None
+    enable_k8s_token_auth: bool = False
+
+    def to_manifest(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"mode": self.mode}
+        if self.secret_name:
+            out["secretName"] = self.secret_name
+        if self.enable_k8s_token_auth:
+            out["enableK8sTokenAuth"] = True
         return out
 
 
@@ -112,6 +150,7 @@ class RayServiceSpec:
     workers: tuple[WorkerGroup, ...]
     enable_in_tree_autoscaling: bool = True
     autoscaler: AutoscalerOptions | None = None
+    auth: AuthOptions | None = None
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
     # KubeRay 1.7 (rayservice_controller.go updateHeadPodServeLabel): False -> on every reconcile the
@@ -132,6 +171,8 @@ class RayServiceSpec:
         }
         if self.autoscaler is not None:
             cluster["autoscalerOptions"] = self.autoscaler.to_manifest()
+        if self.auth is not None:
+            cluster["authOptions"] = self.auth.to_manifest()
         metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
         if self.labels:
             metadata["labels"] = dict(self.labels)
@@ -182,6 +223,13 @@ def kuberay_errors(spec: RayServiceSpec) -> list[str]:
     if not spec.serve_config_v2.strip():
         errors.append("spec.serveConfigV2: empty; the RayService would deploy no application")
     errors += _group_errors("headGroupSpec", spec.head.ray_start_params, spec.head.pod_template)
+    errors += _auth_errors(spec)
+    if spec.autoscaler is not None and spec.autoscaler.volume_mounts:
+        # Not KubeRay's check but the API server's: a mount of a volume the pod lacks rejects the head pod.
+        head_volumes = {v.get("name") for v in (spec.head.pod_template.get("spec") or {}).get("volumes") or []}
+        for m in spec.autoscaler.volume_mounts:
+            if m.get("name") not in head_volumes:
+                errors.append(f"autoscalerOptions.volumeMounts: {m.get('name')!r} is not a volume of the head pod template")
     names = [w.group_name for w in spec.workers]
     if len(set(names)) != len(names):
         errors.append(f"workerGroupSpecs: duplicate groupName in {names}")
@@ -196,4 +244,29 @@ def kuberay_errors(spec: RayServiceSpec) -> list[str]:
             errors.append(f"{where}: replicas {w.replicas} is outside [{w.min_replicas}, {w.max_replicas}]")
         if w.idle_timeout_seconds is not None and not spec.enable_in_tree_autoscaling:
             errors.append(f"{where}: idleTimeoutSeconds needs enableInTreeAutoscaling")
+    return errors
+
+
+def _version(text: str) -> tuple[int, ...] | None:
+    m = re.fullmatch(r"v?(\d+)\.(\d+)(?:\.(\d+))?.*", text or "")
+    return tuple(int(x or 0) for x in m.groups()) if m else None
+
+
+def _auth_errors(spec: RayServiceSpec) -> list[str]:
+    """KubeRay 1.7 validation.go (ValidateRayClusterSpec, ValidateRayServiceSpec) for authOptions, plus
+    the one trap it does not report: a mode other than "token" silently leaves Ray unauthenticated."""
+    auth = spec.auth
+    if auth is None:
+        return []
+    errors = []
+    if auth.mode != AUTH_MODE_TOKEN:
+        errors.append(f"authOptions.mode: {auth.mode!r} leaves Ray's dashboard, GCS and client ports "
+                      f"unauthenticated; set {AUTH_MODE_TOKEN!r} (KubeRay applies no default)")
+    version = _version(spec.ray_version)
+    if auth.mode == AUTH_MODE_TOKEN and (version is None or version < MIN_RAY_VERSION_FOR_TOKEN_AUTH):
+        errors.append(f"authOptions.mode 'token': rayVersion {spec.ray_version!r} must be 2.52.0 or later")
+    if auth.enable_k8s_token_auth:
+        errors.append("authOptions.enableK8sTokenAuth: not supported for a RayService by KubeRay 1.7")
+    if auth.secret_name is not None and not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", auth.secret_name):
+        errors.append(f"authOptions.secretName: {auth.secret_name!r} is not a valid Secret name")
     return errors

@@ -20,9 +20,10 @@ from config.environments import ConfigError, EnvironmentConfig
 from config.names import SERVE_PORT
 from config.presets import AcceleratorPreset
 from config.project import CACHE_DIR
-from config.secrets import API_KEY_ENV
+from config.secrets import API_KEYS_DIR
 from config.versions import NEURON_VLLM_IMAGE
 # The serving app's own names and builder (pure Python, no vLLM/Ray import): one definition for both sides.
+from k8s_charts.inputs import api_key_specs
 from serving.deployment import ServeRow, app_args, deployment_options, http_options
 from serving.settings import APP_NAME, IMPORT_PATH, ROUTE_PREFIX, ServingSettings, SettingsError
 
@@ -68,11 +69,12 @@ def serve_row(cfg: EnvironmentConfig) -> ServeRow:
         compiled_artifacts_dir=compiled_artifacts_dir(cfg.model_id, p, cfg.model_revision),
         tool_call_parser=TOOL_CALL_PARSER,
         revision=cfg.model_revision,
-        # Every route but /health needs the key; a replica without one refuses to start. The key
-        # comes from the synced Secret as an env var (vllm_chart.py); the named keys of
-        # config/secrets.py (api_keys_dir, rate limits) are wired in serving/ and local mode only.
+        # Every route but /health needs one of the named keys: the synced Secret mounted read-only at
+        # API_KEYS_DIR (vllm_chart.py), re-read by the replica, so a rotation needs no restart; a
+        # replica that finds no key there refuses to start. Each key's optional rate limit from config.
         auth="api_keys",
-        api_key_env=API_KEY_ENV,
+        api_keys_dir=API_KEYS_DIR,
+        api_key_rate_limits={s.name: s.requests_per_minute for s in api_key_specs(cfg) if s.requests_per_minute},
         request_limits=cfg.limits,
     )
 

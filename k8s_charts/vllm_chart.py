@@ -7,9 +7,8 @@ from typing import Any
 from constructs import Construct
 
 from config import names
-from config.presets import CACHE_INIT_CPU, CACHE_INIT_MEMORY
-from config.kubernetes import app_labels, container_security, pod_security
-from config.secrets import API_KEY_ENV, API_KEY_SECRET, HF_TOKEN_KEY, HF_TOKEN_SECRET
+from config.kubernetes import BASELINE, RESTRICTED, app_labels, container_security, pod_security, pod_security_labels
+from config.secrets import API_KEYS_DIR, API_KEYS_SECRET, HF_TOKEN_KEY, HF_TOKEN_SECRET, RAY_AUTH_SECRET
 from config.versions import RAY_VERSION
 from k8s_charts import rayservice as rs
 from k8s_charts.inputs import ChartInputs
@@ -17,10 +16,21 @@ from k8s_charts.network_policies import ray_network_policies
 from k8s_charts.objects import PlatformChart, custom_resource, namespace
 from serving.deployment import NEURON_CORES_RESOURCE
 from serving.settings import RAY_SERVE_ENV
-from k8s_charts.serve_config import ARTIFACTS_MOUNT, CACHE_MOUNT, HF_HOME, serve_config_yaml
+from k8s_charts.serve_config import CACHE_MOUNT, HF_HOME, serve_config_yaml
 
 APP_LABELS = app_labels(names.RAYSERVICE_NAME)
+# The labels every pod of this RayService carries: ours (the pod templates') plus KubeRay's
+# ray.io/is-ray-node. The NetworkPolicies select the Ray pods by them (the RayCluster's own name,
+# ray.io/cluster, gets a random suffix per RayService generation and cannot be named at synth time).
+RAY_POD_LABELS = {**APP_LABELS, **rs.RAY_NODE_LABELS}
 WORKER_GROUP = "neuron-group"
+# Pod Security: `baseline` enforced (no hostPath, host namespaces, privilege or added capabilities), so a
+# privileged pod in the namespace is refused. Our templates also meet `restricted` (non-root per
+# container, drop ALL, RuntimeDefault, only emptyDir/secret/projected volumes), and so do the containers
+# KubeRay 1.7 derives from them (wait-gcs-ready copies the Ray container's securityContext, the
+# autoscaler takes autoscalerOptions.securityContext); restricted is audited and warned first, so what a
+# live operator adds shows as a warning on apply instead of a pod the API server refuses.
+NAMESPACE_POD_SECURITY = pod_security_labels(BASELINE, audit_warn=RESTRICTED)
 # The head runs GCS, the dashboard, the Serve controller and an HTTP proxy -- no model (num-cpus 0).
 # Requests equal limits (Guaranteed QoS) so the head is the last pod evicted from a core node.
 HEAD_CPU = "2"
@@ -35,26 +45,39 @@ HEAD_PORTS = (
     ("gcs", names.RAY_GCS_PORT), ("dashboard", names.RAY_DASHBOARD_PORT), ("client", names.RAY_CLIENT_PORT),
     ("serve", names.SERVE_PORT), ("metrics", names.RAY_METRICS_PORT),
 )
-# Node-local cache directory of the worker: the same path on the node as in the container.
-CACHE_HOST_PATH = CACHE_MOUNT
-# The uid/gid the Ray containers run as: the serving image's USER (serving/Dockerfile), set explicitly
-# so the cache ownership below never depends on what the image says.
+# The uid/gid the Ray containers run as: the serving image's USER (serving/Dockerfile), set explicitly.
+# It is also the pods' fsGroup, so the mounted API keys (mode 0440) and the cache are the group's.
 RAY_UID = 1000
 RAY_GID = 1000
-# The init container that hands the node-local cache to RAY_UID. The kubelet creates a
-# DirectoryOrCreate hostPath as root:root 0755 and fsGroup does not apply to hostPath, so without it
-# uid 1000 cannot create HF_HOME or the compiled-artifacts directory and no replica ever starts.
-# It runs mkdir + chown once per pod start: fixed, tiny requests (requests = limits) from config/presets.py,
-# which also counts KubeRay's injected `wait-gcs-ready` init container when it checks that the pod fits.
-CACHE_INIT_CONTAINER = "cache-permissions"
-# Directories the worker writes under the cache; created by the init container, owned by RAY_UID.
-CACHE_DIRS = (CACHE_MOUNT, HF_HOME, ARTIFACTS_MOUNT)
+# The worker's model cache (HF_HOME, Neuron-compiled artifacts) is an emptyDir: baseline Pod Security
+# forbids the hostPath it used to be, and an emptyDir is 0777 and fsGroup-owned, so uid 1000 writes it
+# with no root init container. It lives as long as the pod: a recreated worker downloads and compiles
+# again until the S3 model store of the cold-start issue (issue 12) lands (docs/charts.md).
+MODEL_CACHE_VOLUME = "model-cache"
+# Ours, not a preset figure: weights (16 GB), the original/ checkpoint a full snapshot may also hold
+# (16 GB) and the compiled artifacts of every shape fit many times over, yet a runaway download or
+# compile is evicted long before it fills the Neuron node's 500 GiB root volume
+# (platform_constructs/karpenter_pools.py NEURON_ROOT_GIB; tests/k8s_charts/test_rayservice.py checks it).
+MODEL_CACHE_SIZE_LIMIT_GIB = 200
+# The named API keys (one file per key, its JSON value: serving/keys.py) from the synced Secret,
+# read-only, group-readable by fsGroup only.
+API_KEYS_VOLUME = "api-keys"
+API_KEYS_MODE = 0o440
+# The Ray containers get no Kubernetes API token (automountServiceAccountToken false on both pods): only
+# KubeRay's autoscaler sidecar calls the API (it patches the RayCluster's replicas), so only it mounts
+# this projected token, at the path the Ray autoscaler's client reads (ray 2.60
+# ray/autoscaler/_private/kuberay/node_provider.py IN_CLUSTER_TOKEN_PATH / IN_CLUSTER_CA_CERT_PATH;
+# the namespace comes from KubeRay's RAY_CLUSTER_NAMESPACE env). The sources are those of the kubelet's
+# own kube-api-access volume, so the token is bound to the pod and rotated by the kubelet.
+AUTOSCALER_TOKEN_VOLUME = "autoscaler-kube-api-access"
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+TOKEN_EXPIRATION_SECONDS = 3607  # the kubelet's own default for kube-api-access
 
 
-def _secret_env(inputs: ChartInputs) -> list[dict[str, Any]]:
-    """Ray Serve tuning the serving app expects on every Ray pod, then the secrets."""
+def _env(inputs: ChartInputs) -> list[dict[str, Any]]:
+    """Ray Serve tuning the serving app expects on every Ray pod, then the HF token if configured. The
+    API keys are files (API_KEYS_DIR); KubeRay adds RAY_AUTH_MODE and RAY_AUTH_TOKEN (authOptions)."""
     env = [{"name": k, "value": v} for k, v in sorted(RAY_SERVE_ENV.items())]
-    env += [{"name": API_KEY_ENV, "valueFrom": {"secretKeyRef": {"name": API_KEY_SECRET, "key": API_KEY_ENV}}}]
     if inputs.hf_token_secret:
         env.append({"name": HF_TOKEN_KEY, "valueFrom": {"secretKeyRef": {"name": HF_TOKEN_SECRET, "key": HF_TOKEN_KEY}}})
     return env
@@ -65,24 +88,24 @@ def _container_security() -> dict[str, Any]:
     return container_security(RAY_UID, RAY_GID)
 
 
-def cache_init_container(image: str) -> dict[str, Any]:
-    """uid 0 with CAP_CHOWN only: create the cache directories and give them to RAY_UID.
+def _pod_security() -> dict[str, Any]:
+    return {**pod_security(), "fsGroup": RAY_GID}
 
-    Not recursive: everything below is written by RAY_UID itself, and a recursive chown of many GB of
-    weights would slow every restart. mkdir runs before chown, so on a restart (the directories now
-    belong to RAY_UID, 0755) root needs no CAP_DAC_OVERRIDE: `mkdir -p` of existing directories is a no-op.
-    """
-    dirs = " ".join(CACHE_DIRS)
-    resources = {"cpu": CACHE_INIT_CPU, "memory": CACHE_INIT_MEMORY}
-    return {
-        "name": CACHE_INIT_CONTAINER,
-        "image": image,
-        "imagePullPolicy": "IfNotPresent",
-        "command": ["/bin/sh", "-c", f"mkdir -p {dirs} && chown {RAY_UID}:{RAY_GID} {dirs}"],
-        "resources": {"requests": dict(resources), "limits": dict(resources)},
-        "securityContext": container_security(0, 0, read_only_root=True, add_capabilities=("CHOWN",)),
-        "volumeMounts": [{"name": "model-cache", "mountPath": CACHE_MOUNT}],
-    }
+
+def _api_keys_volume() -> dict[str, Any]:
+    return {"name": API_KEYS_VOLUME, "secret": {"secretName": API_KEYS_SECRET, "defaultMode": API_KEYS_MODE}}
+
+
+def _api_keys_mount() -> dict[str, Any]:
+    return {"name": API_KEYS_VOLUME, "mountPath": API_KEYS_DIR, "readOnly": True}
+
+
+def autoscaler_token_volume() -> dict[str, Any]:
+    return {"name": AUTOSCALER_TOKEN_VOLUME, "projected": {"sources": [
+        {"serviceAccountToken": {"path": "token", "expirationSeconds": TOKEN_EXPIRATION_SECONDS}},
+        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+        {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]}},
+    ]}}
 
 
 def _prestop() -> dict[str, Any]:
@@ -97,18 +120,20 @@ def head_template(inputs: ChartInputs) -> dict[str, Any]:
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": n, "containerPort": p, "protocol": "TCP"} for n, p in HEAD_PORTS],
         "resources": {"requests": {"cpu": HEAD_CPU, "memory": HEAD_MEMORY}, "limits": {"cpu": HEAD_CPU, "memory": HEAD_MEMORY}},
-        "env": _secret_env(inputs),
+        "env": _env(inputs),
         "lifecycle": _prestop(),
         "securityContext": _container_security(),
-        "volumeMounts": [{"name": "ray-logs", "mountPath": "/tmp/ray"}],
+        "volumeMounts": [{"name": "ray-logs", "mountPath": "/tmp/ray"}, _api_keys_mount()],
     }
     return {
         "metadata": {"labels": dict(APP_LABELS)},
         "spec": {
             "containers": [container],
-            "securityContext": pod_security(),
+            "securityContext": _pod_security(),
             "nodeSelector": {names.NODE_ROLE_LABEL: names.CORE_NODE_ROLE},
-            "volumes": [{"name": "ray-logs", "emptyDir": {}}],
+            # No API token for the Ray container; the autoscaler sidecar mounts its own (autoscaler_token_volume).
+            "automountServiceAccountToken": False,
+            "volumes": [{"name": "ray-logs", "emptyDir": {}}, _api_keys_volume(), autoscaler_token_volume()],
         },
     }
 
@@ -122,7 +147,7 @@ def worker_template(inputs: ChartInputs) -> dict[str, Any]:
         "image": inputs.serving_image,
         "imagePullPolicy": "IfNotPresent",
         "resources": {"requests": dict(resources), "limits": dict(resources)},
-        "env": _secret_env(inputs) + [
+        "env": _env(inputs) + [
             {"name": "HF_HOME", "value": HF_HOME},
             {"name": "NEURON_RT_LOG_LEVEL", "value": "INFO"},
         ],
@@ -131,16 +156,16 @@ def worker_template(inputs: ChartInputs) -> dict[str, Any]:
         "volumeMounts": [
             {"name": "dshm", "mountPath": "/dev/shm"},
             {"name": "ray-logs", "mountPath": "/tmp/ray"},
-            {"name": "model-cache", "mountPath": CACHE_MOUNT},
+            {"name": MODEL_CACHE_VOLUME, "mountPath": CACHE_MOUNT},
+            _api_keys_mount(),
         ],
     }
     return {
         "metadata": {"labels": dict(APP_LABELS)},
         "spec": {
             "schedulerName": names.NEURON_SCHEDULER_NAME,
-            "initContainers": [cache_init_container(inputs.serving_image)],
             "containers": [container],
-            "securityContext": pod_security(),
+            "securityContext": _pod_security(),
             # One worker pod per node, on the preset's instance type from the Karpenter NodePool.
             "nodeSelector": {names.NODEPOOL_LABEL: shape.pool, "node.kubernetes.io/instance-type": shape.instance_type},
             "tolerations": [{"key": names.NEURON_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
@@ -152,9 +177,9 @@ def worker_template(inputs: ChartInputs) -> dict[str, Any]:
                 # vLLM and Ray exchange tensors through shared memory; the default 64 MiB is far too small.
                 {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{max(2, shape.memory_gib // 4)}Gi"}},
                 {"name": "ray-logs", "emptyDir": {}},
-                # Node-local, so a restarted worker on the same node reuses downloaded weights and
-                # Neuron-compiled artifacts; a brand-new node compiles once.
-                {"name": "model-cache", "hostPath": {"path": CACHE_HOST_PATH, "type": "DirectoryOrCreate"}},
+                # Survives a container restart, not a new pod (MODEL_CACHE_VOLUME above).
+                {"name": MODEL_CACHE_VOLUME, "emptyDir": {"sizeLimit": f"{MODEL_CACHE_SIZE_LIMIT_GIB}Gi"}},
+                _api_keys_volume(),
             ],
         },
     }
@@ -173,7 +198,7 @@ def rayservice_spec(inputs: ChartInputs) -> rs.RayServiceSpec:
         head=rs.HeadGroup(
             pod_template=head_template(inputs),
             # num-cpus 0: no replica ever lands on the head; dashboard on all interfaces for KubeRay's
-            # health checks (reachable only inside the namespace, see the NetworkPolicies).
+            # calls (reachable only from the operator and the Ray pods, and token-authenticated).
             ray_start_params={"num-cpus": "0", "dashboard-host": "0.0.0.0"},
         ),
         workers=(rs.WorkerGroup(
@@ -191,7 +216,12 @@ def rayservice_spec(inputs: ChartInputs) -> rs.RayServiceSpec:
             upscaling_mode="Default",
             resources={"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
             security_context=_container_security(),
+            volume_mounts=({"name": AUTOSCALER_TOKEN_VOLUME, "mountPath": SERVICE_ACCOUNT_DIR, "readOnly": True},),
         ),
+        # Ray's own token auth on the dashboard (its Jobs API runs code), GCS and client ports, with the
+        # token ESO syncs from Secrets Manager (secrets_chart.py), not one KubeRay generates: it survives
+        # RayCluster replacements and is rotated like every other secret (docs/security.md).
+        auth=rs.AuthOptions(secret_name=RAY_AUTH_SECRET),
     )
 
 
@@ -200,9 +230,7 @@ class VllmChart(PlatformChart):
 
     def __init__(self, scope: Construct, id: str, inputs: ChartInputs) -> None:
         super().__init__(scope, id, namespace=names.VLLM_NAMESPACE)
-        # The workers mount a node-local hostPath cache, which the baseline Pod Security Standard
-        # forbids, so nothing is enforced here; audit against baseline keeps other drift visible.
-        self.namespace_obj = namespace(self, names.VLLM_NAMESPACE, {"pod-security.kubernetes.io/audit": "baseline"})
+        self.namespace_obj = namespace(self, names.VLLM_NAMESPACE, dict(NAMESPACE_POD_SECURITY))
         self.rayservice = custom_resource(self, "rayservice", rayservice_spec(inputs).to_manifest())
         self.rayservice.add_dependency(self.namespace_obj)
-        ray_network_policies(self, APP_LABELS, inputs.ingress_namespace, head_serves=HEAD_SERVES_TRAFFIC)
+        ray_network_policies(self, RAY_POD_LABELS, inputs.ingress_namespace, head_serves=HEAD_SERVES_TRAFFIC)

@@ -1,4 +1,8 @@
-"""The `openai-webui` namespace: Open WebUI talking to the vLLM serve Service with the shared API key."""
+"""The `openai-webui` namespace: Open WebUI talking to the vLLM serve Service with its API key.
+
+Signup off and the admin bootstrapped from a Secret at the first start (config/webui.py says why), every
+setting from the environment at every start, Pod Security `restricted`, egress only to the serve port
+and DNS (network_policies.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +11,11 @@ import cdk8s_plus_27 as kplus
 from constructs import Construct
 
 from config import names
-from config.secrets import API_KEY_ENV, API_KEY_SECRET, WEBUI_SECRET, WEBUI_SECRET_KEY
+from config.secrets import (API_KEY_SECRET, API_KEY_SECRET_KEY, WEBUI_ADMIN_PASSWORD_KEY, WEBUI_ADMIN_SECRET,
+                            WEBUI_SECRET, WEBUI_SECRET_KEY)
 from config.versions import OPEN_WEBUI_IMAGE
-from config.kubernetes import RUNTIME_DEFAULT_SECCOMP
-from config.webui import COMMON_ENV
+from config.kubernetes import RUNTIME_DEFAULT_SECCOMP, app_labels
+from config.webui import ADMIN_PASSWORD_MAX_BYTES, COMMON_ENV, admin_identity_env
 from k8s_charts.inputs import ChartInputs, check_image
 from k8s_charts.network_policies import WEBUI_POD_LABELS, webui_network_policies
 from k8s_charts.objects import PlatformChart, namespace
@@ -20,6 +25,21 @@ DATA_SIZE = cdk8s.Size.gibibytes(10)
 # The image's default user is root; run as an unprivileged uid and let the volume be group-writable.
 RUN_AS_USER = 10001  # high uid: never collides with a host account
 FS_GROUP = 10001
+ADMIN_PASSWORD_ENV = "WEBUI_ADMIN_PASSWORD"  # open-webui 0.12.4 env.py:807
+OPENAI_KEYS_ENV = "OPENAI_API_KEYS"
+# Open WebUI creates no admin when the password is empty (0.12.4 main.py:401), and none when bcrypt
+# refuses it (over 72 bytes: bcrypt 5 raises, utils/auth.py:660 create_admin_user logs it and goes
+# on); then the first visitor's signup makes them admin (first-user signup ignores ENABLE_SIGNUP). So
+# the pod does not start without a usable password -- nor with an empty API key, which would only fail
+# every chat -- and says why in its log.
+PRECHECK_SCRIPT = (
+    f'fail() {{ echo "open-webui: $1" >&2; exit 1; }}; '
+    f'[ -n "${ADMIN_PASSWORD_ENV}" ] || fail "{ADMIN_PASSWORD_ENV} is empty: fix Secret {WEBUI_ADMIN_SECRET} '
+    f'key {WEBUI_ADMIN_PASSWORD_KEY} (synced from Secrets Manager)"; '
+    f'[ "$(printf %s "${ADMIN_PASSWORD_ENV}" | wc -c)" -le {ADMIN_PASSWORD_MAX_BYTES} ] || fail '
+    f'"{ADMIN_PASSWORD_ENV} is longer than {ADMIN_PASSWORD_MAX_BYTES} bytes (bcrypt): fix Secret {WEBUI_ADMIN_SECRET}"; '
+    f'[ -n "${OPENAI_KEYS_ENV}" ] || fail "{OPENAI_KEYS_ENV} is empty: fix Secret {API_KEY_SECRET} key {API_KEY_SECRET_KEY}"'
+)
 
 
 class WebUiChart(PlatformChart):
@@ -53,17 +73,45 @@ class WebUiChart(PlatformChart):
             ),
         )
         self.deployment.select(kplus.LabelSelector.of(labels=WEBUI_POD_LABELS))
-        env = {k: kplus.EnvValue.from_value(v) for k, v in COMMON_ENV.items()}
+        env = {k: kplus.EnvValue.from_value(v) for k, v in {**COMMON_ENV, **admin_identity_env()}.items()}
+        # Read at every start (ENABLE_PERSISTENT_CONFIG=false, config/webui.py). After a rotation, once
+        # ESO has synced the Secret (SECRET_REFRESH_INTERVAL, or force it: docs/security.md), restart
+        # while the old key is still accepted as "previous":
+        #   kubectl rollout restart deployment/open-webui -n openai-webui
+        # (no checksum annotation: the value is synced in the cluster, never known at synth time).
+        secrets = {
+            OPENAI_KEYS_ENV: kplus.EnvValue.from_secret_value(kplus.SecretValue(
+                secret=kplus.Secret.from_secret_name(self, "api-key", API_KEY_SECRET), key=API_KEY_SECRET_KEY)),
+            # Used only while the database has no users (the first start); later changes are made in Open WebUI.
+            ADMIN_PASSWORD_ENV: kplus.EnvValue.from_secret_value(kplus.SecretValue(
+                secret=kplus.Secret.from_secret_name(self, "admin", WEBUI_ADMIN_SECRET), key=WEBUI_ADMIN_PASSWORD_KEY)),
+        }
+        env.update(secrets)
         env.update({
             "OPENAI_API_BASE_URLS": kplus.EnvValue.from_value(names.SERVE_URL_IN_CLUSTER),
-            "OPENAI_API_KEYS": kplus.EnvValue.from_secret_value(
-                kplus.SecretValue(secret=kplus.Secret.from_secret_name(self, "api-key", API_KEY_SECRET), key=API_KEY_ENV)),
             # A fixed signing key keeps users logged in across restarts (otherwise generated per start).
             "WEBUI_SECRET_KEY": kplus.EnvValue.from_secret_value(
                 kplus.SecretValue(secret=kplus.Secret.from_secret_name(self, "webui-key", WEBUI_SECRET), key=WEBUI_SECRET_KEY)),
             "DATA_DIR": kplus.EnvValue.from_value(DATA_DIR),
             "HOME": kplus.EnvValue.from_value("/tmp"),
         })
+        security_context = kplus.ContainerSecurityContextProps(
+            ensure_non_root=True, user=RUN_AS_USER, group=FS_GROUP,
+            read_only_root_filesystem=True, allow_privilege_escalation=False, privileged=False,
+        )
+        # The same image's shell, so the check needs nothing else pulled.
+        self.deployment.add_init_container(
+            name="check-secrets",
+            image=OPEN_WEBUI_IMAGE,
+            image_pull_policy=kplus.ImagePullPolicy.IF_NOT_PRESENT,
+            command=["sh", "-c", PRECHECK_SCRIPT],
+            env_variables=secrets,
+            resources=kplus.ContainerResources(
+                cpu=kplus.CpuResources(request=kplus.Cpu.millis(10), limit=kplus.Cpu.millis(100)),
+                memory=kplus.MemoryResources(request=cdk8s.Size.mebibytes(16), limit=cdk8s.Size.mebibytes(64)),
+            ),
+            security_context=security_context,
+        )
         probe_opts = dict(initial_delay_seconds=cdk8s.Duration.seconds(0), period_seconds=cdk8s.Duration.seconds(10))
         self.container = self.deployment.add_container(
             name="open-webui",
@@ -81,15 +129,13 @@ class WebUiChart(PlatformChart):
             liveness=kplus.Probe.from_http_get("/health", port=names.WEBUI_PORT, failure_threshold=6,
                                                initial_delay_seconds=cdk8s.Duration.seconds(0),
                                                period_seconds=cdk8s.Duration.seconds(20)),
-            security_context=kplus.ContainerSecurityContextProps(
-                ensure_non_root=True, user=RUN_AS_USER, group=FS_GROUP,
-                read_only_root_filesystem=True, allow_privilege_escalation=False, privileged=False,
-            ),
+            security_context=security_context,
         )
         # cdk8s-plus-27 can set neither seccomp nor "drop ALL"; the restricted Pod Security Standard needs both.
         cdk8s.ApiObject.of(self.deployment).add_json_patch(
             cdk8s.JsonPatch.add("/spec/template/spec/securityContext/seccompProfile", dict(RUNTIME_DEFAULT_SECCOMP)),
             cdk8s.JsonPatch.add("/spec/template/spec/containers/0/securityContext/capabilities", {"drop": ["ALL"]}),
+            cdk8s.JsonPatch.add("/spec/template/spec/initContainers/0/securityContext/capabilities", {"drop": ["ALL"]}),
         )
         self.container.mount(DATA_DIR, kplus.Volume.from_persistent_volume_claim(self, "data-volume", data))
         self.container.mount("/tmp", kplus.Volume.from_empty_dir(self, "tmp", "tmp"))
@@ -100,4 +146,5 @@ class WebUiChart(PlatformChart):
             selector=kplus.Pods.select(self, "service-pods", labels=WEBUI_POD_LABELS),
             ports=[kplus.ServicePort(port=names.WEBUI_SERVICE_PORT, target_port=names.WEBUI_PORT, name="http")],
         )
-        webui_network_policies(self, WEBUI_POD_LABELS, inputs.ingress_namespace)
+        # The Ray pods' labels from the same source as vllm_chart.py's (config.kubernetes.app_labels).
+        webui_network_policies(self, WEBUI_POD_LABELS, inputs.ingress_namespace, app_labels(names.RAYSERVICE_NAME))

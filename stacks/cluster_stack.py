@@ -20,6 +20,7 @@ from platform_constructs.addons.cloudwatch_observability import (
 )
 from platform_constructs.addons.core import CoreAddOns, CoreAddOnsProps
 from platform_constructs.addons.ebs_csi import EbsCsiAddOn, EbsCsiProps
+from platform_constructs.karpenter_pools import IMDS_HOP_LIMIT
 from platform_constructs.nag import acknowledge, wildcard_resource_findings
 from platform_constructs.observability.retention import retention_for, service_log_groups
 
@@ -128,9 +129,9 @@ class ClusterStack(Stack):
                     CORE_NODE_ROOT_GIB, encrypted=True, volume_type=ec2.EbsDeviceVolumeType.GP3
                 ),
             )],
+            # IMDSv2 only, one hop: pods cannot reach the node role (karpenter_pools.IMDS_HOP_LIMIT says why).
             require_imdsv2=True,
-            # 2 hops: the CloudWatch agent and node-local tools read instance metadata from pods.
-            http_put_response_hop_limit=2,
+            http_put_response_hop_limit=IMDS_HOP_LIMIT,
         )
         return self.cluster.add_nodegroup_capacity(
             "CoreNodes",

@@ -14,9 +14,13 @@ from constructs import Construct
 
 from config.environments import EnvironmentConfig
 from config.names import CORE_NODE_ROLE, NODE_ROLE_LABEL
-from config.secrets import api_key_secret_name, webui_secret_name
+from config.secrets import (
+    KEY_CURRENT, SECRET_REFRESH_INTERVAL, api_key_secret_name, ray_auth_secret_name, webui_admin_secret_name,
+    webui_secret_name,
+)
 from config.versions import NEURON_VLLM_IMAGE
 from k8s_charts import ChartInputs, build_charts
+from k8s_charts.inputs import api_key_specs
 from platform_constructs.addons.external_secrets import ExternalSecretsAddOn, ExternalSecretsProps
 from platform_constructs.nag import acknowledge
 
@@ -46,12 +50,22 @@ class InferenceStack(Stack):
             ignore_mode=IgnoreMode.DOCKER,
         )
 
-        # Generated keys: never typed by a person, never in a template (only their names are).
-        self.api_key = self._generated_secret("ApiKey", api_key_secret_name(cfg.cluster_name),
-                                              "API key of the vLLM OpenAI endpoint (clients and Open WebUI)")
+        # Generated secrets: never typed by a person, never in a template (only their names are).
+        # One per named API key, as JSON {"current": <key>} so a rotation can add "previous" beside it.
+        self.api_keys = {
+            spec.name: self._generated_secret(
+                f"ApiKey-{spec.name}", api_key_secret_name(cfg.cluster_name, spec.name),
+                f"API key '{spec.name}' of the vLLM OpenAI endpoint", json_field=KEY_CURRENT)
+            for spec in api_key_specs(cfg)
+        }
         self.webui_key = self._generated_secret("WebUiSecretKey", webui_secret_name(cfg.cluster_name),
                                                 "Open WebUI session-signing key")
-        readable: list[sm.ISecret] = [self.api_key, self.webui_key]
+        self.webui_admin = self._generated_secret("WebUiAdminPassword", webui_admin_secret_name(cfg.cluster_name),
+                                                  "Open WebUI first admin's password")
+        self.ray_auth = self._generated_secret("RayAuthToken", ray_auth_secret_name(cfg.cluster_name),
+                                               "Ray token auth (KubeRay authOptions) of the RayService")
+        # Exactly what the charts sync (k8s_charts/secrets_chart.py), nothing else of the account.
+        readable: list[sm.ISecret] = [*self.api_keys.values(), self.webui_key, self.webui_admin, self.ray_auth]
         self.hf_token = None
         if cfg.hf_token_secret_name:
             # Created by the operator (it holds a personal token); only read here.
@@ -73,15 +87,21 @@ class InferenceStack(Stack):
         secrets_manifest = self.manifests["30-secrets"]
         secrets_manifest.node.add_dependency(self.external_secrets.chart, self.manifests["10-vllm"], self.manifests["20-open-webui"])
 
-    def _generated_secret(self, id: str, name: str, description: str) -> sm.Secret:
+    def _generated_secret(self, id: str, name: str, description: str, json_field: str | None = None) -> sm.Secret:
+        # 48 letters and digits: no character a header, a JSON string, bcrypt (Open WebUI, 72 bytes) or a
+        # shell would need escaped. With json_field the value is {json_field: <generated>}.
+        generator = sm.SecretStringGenerator(password_length=48, exclude_punctuation=True) if json_field is None else \
+            sm.SecretStringGenerator(password_length=48, exclude_punctuation=True,
+                                     secret_string_template="{}", generate_string_key=json_field)
         secret = sm.Secret(
             self, id, secret_name=name, description=description,
-            generate_secret_string=sm.SecretStringGenerator(password_length=48, exclude_punctuation=True),
-            removal_policy=RemovalPolicy.DESTROY,
+            generate_secret_string=generator, removal_policy=RemovalPolicy.DESTROY,
         )
         acknowledge(secret, {
-            "AwsSolutions-SMG4": "Rotation is an operator action (docs/charts.md): External Secrets "
-                                 "re-syncs within 1 h and the pods pick the key up on restart; an "
-                                 "automatic rotation would break clients holding the old key.",
+            "AwsSolutions-SMG4": "Rotation is an operator action, documented step by step in docs/security.md: "
+                                 "put {\"current\": new, \"previous\": old}, wait for External Secrets to sync "
+                                 f"(refreshInterval {SECRET_REFRESH_INTERVAL}), move the clients to the new key, "
+                                 "then drop \"previous\". A Lambda rotation would replace the key under clients "
+                                 "that still hold the old one.",
         })
         return secret

@@ -2,7 +2,8 @@
 
 Public subnets for internet-facing load balancers, private subnets (primary CIDR) for the EKS control
 plane ENIs and internal load balancers, and node/pod subnets in the secondary range, one NAT gateway
-per AZ (an AZ outage must not cut the others off from ECR and the model hub), and VPC flow logs.
+per AZ (an AZ outage must not cut the others off from ECR and the model hub), and VPC flow logs,
+encrypted with the stack's log key (as is the log group of CDK's default-security-group restrictor).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from constructs import Construct
 from config.environments import EnvironmentConfig
 from platform_constructs.pod_subnets import PodSubnets
 from platform_constructs.tags import ELB_TAG, INTERNAL_ELB_TAG, KARPENTER_DISCOVERY_TAG, cluster_tag
+from platform_constructs.observability.log_encryption import encrypt_log_groups
 from platform_constructs.observability.retention import retention_for
 
 
@@ -48,6 +50,7 @@ class NetworkStack(Stack):
             tags={KARPENTER_DISCOVERY_TAG: cfg.cluster_name, cluster_tag(cfg.cluster_name): "shared"},
         ).subnets
 
+        self.logs_key = encrypt_log_groups(self)
         flow_log_group = logs.LogGroup(
             self, "FlowLogs",
             retention=retention_for(cfg.log_retention_days),

@@ -17,6 +17,7 @@ from config.names import CLOUDWATCH_DASHBOARD_SUFFIX
 from platform_constructs.first_hour_outputs import FirstHourOutputs
 from platform_constructs.observability.agent import ServingMetricsAgent
 from platform_constructs.observability.dashboard import InferenceDashboard
+from platform_constructs.observability.log_encryption import encrypt_log_groups
 from platform_constructs.observability.retention import retention_for
 from platform_constructs.smoke_test import SmokeTest
 from platform_constructs.smoke_test import function_name_for as smoke_function_name
@@ -27,6 +28,8 @@ class ObservabilityStack(Stack):
                  vpc: ec2.IVpc, smoke_invoker_account: str | None = None, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         retention = retention_for(cfg.log_retention_days)
+        # Every log group here (serving metrics, the smoke test's) with the stack's log key.
+        self.logs_key = encrypt_log_groups(self)
         self.agent = ServingMetricsAgent(self, "ServingMetrics", cluster=cluster, cluster_name=cfg.cluster_name,
                                          retention=retention)
         self.dashboard = InferenceDashboard(

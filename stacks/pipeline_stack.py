@@ -30,6 +30,7 @@ from config.project import PIPELINE_NAME
 from config.versions import CDK_ASSETS_VERSION
 from platform_constructs.nag import _nag_form as nag_form
 from platform_constructs.nag import acknowledge
+from platform_constructs.observability.log_encryption import encrypt_log_groups
 from platform_constructs.observability.retention import LambdaLogRetention
 from platform_constructs.smoke_test import function_name_for
 from stacks import build_environment
@@ -88,6 +89,43 @@ class EnvironmentStage(Stage):
         self.node.set_context(f"availability-zones:account={account}:region={cfg.region}",
                               list(cfg.availability_zones))
         self.stacks = build_environment(self, cfg)
+
+
+# What each wildcard resource CDK Pipelines generates really covers (first match wins); a wildcard not
+# listed fails synthesis, so none is acknowledged with a reason written for another.
+WILDCARD_REASONS = (
+    # The replication bucket's name is CDK's, truncated ("...-suppoeplicationbucket<hash>").
+    (r"(ArtifactsBucket[^>]*\.Arn>|^arn:(?:<AWS::Partition>|[a-z-]+):s3:::[a-z0-9-]*plicationbucket[0-9a-z]*)/\*$",
+     "Objects of this pipeline's artifact bucket or its cross-region replication bucket only."),
+    (r"^arn:\*:iam::\d+:role/\*$",
+     "Roles of the pipeline's account, and by condition only those tagged aws-cdk:bootstrap-role "
+     "(image-publishing, file-publishing, deploy): the CDK bootstrap roles the self-mutation assumes."),
+    (r":cloudformation:[a-z0-9-]+:\d+:stack/\*$",
+     "cloudformation:DescribeStacks on the stacks of the pipeline's account in the pipeline's and its "
+     "support stacks' regions (CDK writes *; scoped in _scope_generated_wildcards)."),
+    (r":kms:[a-z0-9-]+:\d+:key/\*$",
+     "KMS keys of the pipeline's account in a support region: the cross-region replication key lives in "
+     "a support stack whose key ARN this stack cannot name (CDK writes *; scoped to account and region)."),
+    (r":report-group/<[A-Za-z0-9]+>-\*$", "Report groups of this CodeBuild project only."),
+    (r":report-group/\*$",
+     "Every CodeBuild report group of this account and region: aws-cdk-lib's grant to the shared "
+     "asset-publishing roles; they publish no reports."),
+    (r":log-group:/aws/codebuild/<[A-Za-z0-9]+>:\*$", "Log streams of this CodeBuild project's default log group only."),
+    (r":log-group:/aws/codebuild/\*$",
+     "Every default CodeBuild log group of this account and region: aws-cdk-lib's grant to the shared "
+     "asset-publishing roles; the projects log to the pipeline's own BuildLogs group."),
+)
+ACTION_GROUP_REASON = ("aws-cdk-lib grant action groups (s3:GetObject*, s3:List*, kms:GenerateDataKey*, ...) on the "
+                       "resources named in the same statement: the artifact buckets and keys.")
+
+
+def wildcard_reason(rendered: str) -> str:
+    """The acknowledgement of one generated wildcard resource: what it really covers."""
+    for pattern, reason in WILDCARD_REASONS:
+        if re.search(pattern, rendered):
+            return reason
+    raise ValueError(f"pipeline IAM wildcard {rendered!r} has no reason in WILDCARD_REASONS: scope it "
+                     "(_scope_generated_wildcards) or add the true reason")
 
 
 def smoke_function_arn(cfg: EnvironmentConfig, pipeline_account: str) -> str:
@@ -179,14 +217,56 @@ class PipelineStack(Stack):
 
         self.pipeline.build_pipeline()
         Aspects.of(self).add(LambdaLogRetention(90))  # materialise now so the acknowledgements below reach every resource
+        encrypt_log_groups(self)
+        support_regions = sorted({cfg.region for cfg in environments} - {self.region})
+        self._scope_generated_wildcards(support_regions)
         self._acknowledge_generated_policies()
 
+    def _scope_generated_wildcards(self, support_regions: list[str]) -> None:
+        """CDK Pipelines writes Resource "*" for actions that do support resource-level permissions
+        (aws-cdk-lib 2.275 pipelines/lib/codepipeline/codepipeline.ts: the self-mutation role's
+        cloudformation:DescribeStacks and s3:ListBucket, the asset roles' codebuild:StartBuild/
+        BatchGetBuilds/StopBuild; aws-codepipeline's pipeline role gets the cross-region replication
+        key, which lives in a support stack, as kms:* on "*"). Each is replaced by what it is for."""
+        partition, account = Aws.PARTITION, self.account
+        regions = [self.region, *support_regions]
+        qualifier = self.synthesizer.bootstrap_qualifier
+        asset_projects = [p.attr_arn for p in self.pipeline.node.find_child("Assets").node.find_all()
+                          if isinstance(p, codebuild.CfnProject)]
+        scopes = {  # action prefix or exact action -> the resources it is scoped to
+            "codebuild:": asset_projects,
+            "cloudformation:DescribeStacks": [f"arn:{partition}:cloudformation:{r}:{account}:stack/*" for r in regions],
+            # The bootstrap staging buckets the self-mutating `cdk deploy` checks (DefaultStackSynthesizer).
+            "s3:ListBucket": [f"arn:{partition}:s3:::cdk-{qualifier}-assets-{account}-{r}" for r in regions],
+            "kms:": [f"arn:{partition}:kms:{r}:{account}:key/*" for r in support_regions],
+        }
+
+        def scope_of(action: str) -> list | None:
+            return next((v for k, v in scopes.items() if action == k or (k.endswith(":") and action.startswith(k))), None)
+
+        for child in self.node.find_all():
+            if not (isinstance(child, iam.CfnPolicy) and Stack.of(child) is self):
+                continue
+            document = self.resolve(child.policy_document)
+            changed = False
+            for statement in document.get("Statement", []):
+                resources = statement.get("Resource", [])
+                resources = resources if isinstance(resources, list) else [resources]
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                if "*" not in resources or any(scope_of(a) is None for a in actions):
+                    continue  # no generated wildcard we know: the wildcard test and cdk-nag judge what is left
+                scoped = [r for r in resources if r != "*"]
+                for action in actions:
+                    scoped += [r for r in scope_of(action) if r not in scoped]
+                statement["Resource"] = scoped
+                changed = True
+            if changed:
+                # The L1 property itself (not an override): cdk-nag reads it, and so does the template.
+                child.policy_document = document
+
     def _acknowledge_generated_policies(self) -> None:
-        """cdk-nag findings on what CDK Pipelines generates, each named (no blanket rule suppression)."""
-        reason_iam5 = ("Generated by CDK Pipelines: the roles read/write the artifact buckets' objects, use the "
-                       "artifact keys, assume the CDK bootstrap roles and write their own CodeBuild logs and "
-                       "reports; every wildcard is scoped to this pipeline's buckets, keys, projects or the "
-                       "bootstrap roles.")
+        """cdk-nag findings on what CDK Pipelines generates, each named with what its wildcard really
+        covers (wildcard_reason; no blanket rule suppression)."""
         findings: dict[str, str] = {}
         for child in self.node.find_all():
             if isinstance(child, iam.CfnPolicy) and Stack.of(child) is self:
@@ -196,11 +276,11 @@ class PipelineStack(Stack):
                     resources = statement.get("Resource", [])
                     for action in [actions] if isinstance(actions, str) else actions:
                         if "*" in action:
-                            findings[f"AwsSolutions-IAM5[Action::{action}]"] = reason_iam5
+                            findings[f"AwsSolutions-IAM5[Action::{action}]"] = ACTION_GROUP_REASON
                     for resource in [resources] if not isinstance(resources, list) else resources:
                         rendered = _render(resource)
                         if "*" in rendered:
-                            findings[f"AwsSolutions-IAM5[Resource::{rendered}]"] = reason_iam5
+                            findings[f"AwsSolutions-IAM5[Resource::{rendered}]"] = wildcard_reason(rendered)
         acknowledge(self, findings)
         s3_reason = ("Pipeline artifact and cross-region replication buckets hold build artifacts only, "
                      "reached through the pipeline roles; CloudTrail records access.")

@@ -46,7 +46,8 @@ class CloudWatchObservabilityAddOn(Construct):
         self.props = props
         stack = Stack.of(self)
         cluster_name = props.cluster_name
-        self.role = pod_identity_role(self, "Role", description="CloudWatch agent and Fluent Bit (Pod Identity)")
+        self.role = pod_identity_role(self, "Role", description="CloudWatch agent and Fluent Bit (Pod Identity)",
+                                      cluster=cluster)
         log_groups = stack.format_arn(
             service="logs", resource="log-group", resource_name=f"{log_group_prefix(cluster_name)}/*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME,

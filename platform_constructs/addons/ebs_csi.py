@@ -41,7 +41,7 @@ class EbsCsiAddOn(Construct):
     def __init__(self, scope: Construct, id: str, *, cluster: eks.Cluster, props: EbsCsiProps) -> None:
         super().__init__(scope, id)
         self.props = props
-        self.role = pod_identity_role(self, "Role", description="EBS CSI controller (Pod Identity)")
+        self.role = pod_identity_role(self, "Role", description="EBS CSI controller (Pod Identity)", cluster=cluster)
         # The AWS-maintained policy is scoped by the ebs.csi.aws.com tags the driver sets; it tracks
         # new driver releases, which a hand-copied policy would not.
         self.role.add_managed_policy(

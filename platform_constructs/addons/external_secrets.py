@@ -1,9 +1,12 @@
 """External Secrets Operator (Helm, pinned): syncs Secrets Manager secrets into Kubernetes Secrets.
 
-Chosen over the Secrets Store CSI driver because the consumers (vLLM, Open WebUI) read their keys from
-environment variables, which a synced Kubernetes Secret gives directly; the CSI driver only syncs a
-Secret while some pod mounts its volume. IAM: a Pod Identity role that may read exactly the secrets
-passed in (GetSecretValue/DescribeSecret on their ARNs, plus KMS decrypt if they use a customer key).
+Chosen over the Secrets Store CSI driver because the consumers read a synced Kubernetes Secret in both
+forms: Open WebUI, the smoke Job and KubeRay's Ray token as environment variables / a Secret KubeRay
+reads itself, the serving app's named API keys as a mounted Secret that the kubelet updates in place
+(and ESO can pick one JSON field per key); the CSI driver only syncs a Secret while some pod mounts its
+volume. IAM: a Pod Identity role that may read exactly the secrets passed in (GetSecretValue/DescribeSecret
+on their ARNs, plus KMS decrypt if they use a customer key): stacks/inference_stack.py passes the named
+API keys, Open WebUI's two secrets, the Ray token and the optional HF token.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ class ExternalSecretsAddOn(Construct):
         super().__init__(scope, id)
         self.props = props
         readable_secrets = list(props.readable_secrets)
-        self.role = pod_identity_role(self, "Role", description="External Secrets Operator: read the inference secrets")
+        self.role = pod_identity_role(self, "Role", description="External Secrets Operator: read the inference secrets",
+                                      cluster=cluster)
         for secret in readable_secrets:
             secret.grant_read(self.role)
         # An imported-by-name secret's ARN ends in a 6-character wildcard (Secrets Manager's random suffix).

@@ -205,7 +205,8 @@ class KarpenterAddOn(Construct):
             access_entry_type=eks.AccessEntryType.EC2_LINUX,
         )
 
-        self.controller_role = pod_identity_role(self, "ControllerRole", description="Karpenter controller (Pod Identity)")
+        self.controller_role = pod_identity_role(self, "ControllerRole", description="Karpenter controller (Pod Identity)",
+                                                 cluster=cluster)
         statements = controller_statements(name, stack, self.queue.queue_arn, self.node_role.role_arn)
         policy = iam.Policy(self, "ControllerPolicy", statements=statements)
         policy.attach_to_role(self.controller_role)
@@ -230,7 +231,10 @@ class KarpenterAddOn(Construct):
             "replicas": 2,
             "nodeSelector": dict(props.node_selector),
             "controller": {"resources": {"requests": {"cpu": "500m", "memory": "1Gi"},
-                                         "limits": {"memory": "1Gi"}}},
+                                         "limits": {"memory": "1Gi"}},
+                           # Karpenter v1.14.1 asks IMDS for its region when AWS_REGION is unset
+                           # (pkg/operator/operator.go NewOperator); with hop limit 1 a pod cannot reach IMDS.
+                           "env": [{"name": "AWS_REGION", "value": stack.region}]},
         })
         self.chart = helm_chart(
             self, "Chart", cluster=cluster, props=props, values=self.values,

@@ -69,7 +69,12 @@ def manifests(*, cluster_name: str, region: str, log_group: str) -> list[dict]:
                 "securityContext": pod_security(),
                 "containers": [
                     {"name": "cloudwatch-agent", "image": CLOUDWATCH_AGENT_IMAGE,
-                     "env": [{"name": "RUN_IN_CONTAINER", "value": "True"}, {"name": "AWS_REGION", "value": region}],
+                     # RUN_WITH_IRSA: credentials from the pod's role (Pod Identity), not from IMDS, which a
+                     # pod cannot reach at hop limit 1 (karpenter_pools.py IMDS_HOP_LIMIT); the switch AWS
+                     # prescribes where IMDS is out of reach (EKS User Guide, CloudWatch Observability on
+                     # hybrid nodes; aws/amazon-cloudwatch-agent translator RunWithIRSA).
+                     "env": [{"name": "RUN_IN_CONTAINER", "value": "True"}, {"name": "RUN_WITH_IRSA", "value": "True"},
+                             {"name": "AWS_REGION", "value": region}],
                      "ports": [{"name": "emf-tcp", "containerPort": EMF_PORT, "protocol": "TCP"}],
                      "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
                      "securityContext": container_security(None),
@@ -106,7 +111,8 @@ class ServingMetricsAgent(Construct):
         stack = Stack.of(self)
         self.log_group = logs.LogGroup(self, "LogGroup", log_group_name=log_group_name(cluster_name),
                                        retention=retention, removal_policy=RemovalPolicy.DESTROY)
-        self.role = pod_identity_role(self, "Role", description="Serving metrics agent: EMF to CloudWatch Logs")
+        self.role = pod_identity_role(self, "Role", description="Serving metrics agent: EMF to CloudWatch Logs",
+                                      cluster=cluster)
         streams = stack.format_arn(service="logs", resource="log-group",
                                    resource_name=f"{log_group_name(cluster_name)}:log-stream:*",
                                    arn_format=ArnFormat.COLON_RESOURCE_NAME)

@@ -4,10 +4,12 @@ The pipeline's post-deployment step (runtime/pipeline_step.py, started by runtim
 it by name (function_name_for(stack_prefix)): first in status mode, as long as the cold-start budget
 allows, until the RayService is Ready; then in check mode (runtime/runner.py). The function reaches
 the cluster's private API endpoint from the VPC (it sits in the EKS cluster security group). Its
-access entry names a Kubernetes group, and a Role in the serving namespace bound to that group allows
-exactly what it does: read rayservices (EKS access policies such as AmazonEKSEditPolicy do not cover
-custom resources), create and read Jobs, read pods and their logs. The Job calls the serve Service
-with the API key from the synced Secret. The Lambda fails -- and with it the pipeline stage -- when
+access entry names a Kubernetes group and carries no EKS access policy; a Role in the serving namespace
+bound to that group allows exactly the calls runtime/runner.py makes (RBAC_RULES): get the RayService
+(EKS access policies such as AmazonEKSEditPolicy do not cover custom resources), create and get its
+Job, list pods and read their logs. Nothing else: no Secrets (the kubelet, not the function, reads
+the API key into the Job), no exec, no deletes (the Job's ttlSecondsAfterFinished removes it). The
+Job calls the serve Service with the API key from the synced Secret. The Lambda fails -- and with it the pipeline stage -- when
 /v1/models or the chat answer is wrong.
 
 The runtime this construct ships sits beside it in runtime/: check.py (the ConfigMap the Job runs),
@@ -30,23 +32,28 @@ from constructs import Construct
 
 from config.kubernetes import name_label
 from config.cold_start import API_WAIT_SECONDS
-from config.names import RAYSERVICE_NAME, SERVE_URL_IN_CLUSTER, VLLM_NAMESPACE
+from config.names import RAYSERVICE_NAME, SERVE_URL_IN_CLUSTER, SMOKE_TEST_NAME, VLLM_NAMESPACE
 from config.project import SMOKE_TEST_GROUP
-from config.secrets import API_KEY_ENV, API_KEY_SECRET
+from config.secrets import API_KEY_SECRET, API_KEY_SECRET_KEY
 from config.versions import PYTHON_TOOLS_IMAGE
 from platform_constructs.nag import acknowledge
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
-CONFIGMAP = "smoke-test"  # also the app.kubernetes.io/name of its objects
+# Also the app.kubernetes.io/name of its objects; runtime/runner.py (which cannot import config/) labels
+# the Job's pods with the same literal, and the cluster box checks that the serve-port policy admits them.
+CONFIGMAP = SMOKE_TEST_NAME
 # The Kubernetes group the function's access entry names and the Role below is bound to (EKS forbids
 # "system:" groups in access entries; this one means nothing outside the binding).
 KUBERNETES_GROUP = SMOKE_TEST_GROUP
-RBAC_NAME = "smoke-test"
-# Exactly the calls runtime/runner.py makes, in the serving namespace only.
+RBAC_NAME = SMOKE_TEST_NAME
+# Exactly the calls runtime/runner.py makes, in the serving namespace only (tests/platform_constructs/
+# test_smoke_wait.py drives both modes through a fake API server enforcing these rules and checks that
+# every rule is used): GET rayservices/<name> (status), POST jobs + GET jobs/<name> (check), GET pods
+# ?labelSelector (a list, both modes), GET pods/<name>/log.
 RBAC_RULES = [
-    {"apiGroups": ["ray.io"], "resources": ["rayservices"], "verbs": ["get", "list"]},
+    {"apiGroups": ["ray.io"], "resources": ["rayservices"], "verbs": ["get"]},
     {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get"]},
-    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
 ]
 # One check-mode run: the Lambda's 15 minutes less start-up and the log read.
@@ -116,11 +123,12 @@ class SmokeTest(Construct):
                 "BASE_URL": SERVE_URL_IN_CLUSTER,
                 "MODEL": model_id,
                 "API_KEY_SECRET": API_KEY_SECRET,
-                "API_KEY_SECRET_KEY": API_KEY_ENV,
+                "API_KEY_SECRET_KEY": API_KEY_SECRET_KEY,
                 "TIMEOUT_SECONDS": str(JOB_TIMEOUT_SECONDS),
             },
         )
-        # The L2 AccessEntry cannot name Kubernetes groups (aws-cdk-lib 2.275): the L1 resource can.
+        # The L2 AccessEntry cannot name Kubernetes groups (aws-cdk-lib 2.275: access_policies, cluster,
+        # principal, name, type only): the L1 resource can. No access policy: RBAC_RULES is all it gets.
         self.access = eks.CfnAccessEntry(
             self, "Access", cluster_name=cluster.cluster_name, principal_arn=self.function.role.role_arn,
             type="STANDARD", kubernetes_groups=[KUBERNETES_GROUP],

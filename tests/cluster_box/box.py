@@ -4,14 +4,20 @@ Each pod is a Linux network namespace (veth to a bridge that lives in a box-only
 10.123.0.0/24 exists only inside the box, nothing is routed out) with its own private mount namespace:
 
 * head and one worker: the `ray start` command KubeRay builds from rayStartParams, through
-  `/bin/bash -c`, as uid/gid of the container's securityContext with its capabilities, the
-  container's env (secretKeyRef -> a generated test key) plus what KubeRay injects, and the volumes
-  as the kubelet makes them: hostPath DirectoryOrCreate root:root 0755 (a per-"node" directory that
-  survives pod restarts), emptyDir 0777, emptyDir medium Memory as a tmpfs of its sizeLimit;
-  init containers first, with their own uid and capabilities (kuberay.py, pod_exec.py);
-* "operator" (kuberay-operator), "webui" (Open WebUI's namespace and labels) and "other" (default):
-  where the tests' HTTP clients run, through setns() in a thread;
-* every pod's ingress is dist/'s NetworkPolicies as iptables rules (netpol.py).
+  `/bin/bash -c`, as uid/gid of the container's securityContext with its capabilities (and the pod's
+  fsGroup as a supplementary group), the container's env plus what KubeRay injects (token auth
+  included), and the volumes as the kubelet makes them: emptyDir 0777 (fsGroup-owned), emptyDir medium
+  Memory as a tmpfs of its sizeLimit, a Secret as the kubelet's atomic-writer directory (..data
+  symlinks, defaultMode, fsGroup), readOnly mounts read-only, hostPath DirectoryOrCreate root:root 0755
+  (a per-"node" directory that survives pod restarts); init containers first, with their own uid and
+  capabilities (kuberay.py, pod_exec.py);
+* Secrets as External Secrets would sync them: dist/'s ExternalSecrets over a fake Secrets Manager
+  holding generated values shaped as the inference stack generates them (the named API keys as
+  {"current": ...}), so secretKeyRef env vars and Secret volumes carry exactly what dist/ wires;
+* "operator" (kuberay-operator, calling the dashboard with the Ray token as KubeRay does), "webui"
+  (Open WebUI's namespace and labels), "smoke" (the smoke Job's pod labels, in `vllm`), "intruder"
+  (an unlabelled pod in `vllm`) and "other" (default): where the tests' clients run, through setns();
+* every pod's ingress and egress is dist/'s NetworkPolicies as iptables rules (netpol.py).
 
 Only the device and the model are swapped (`cpu_swap`): CPU and the tiny local model.
 """
@@ -21,6 +27,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -36,6 +43,7 @@ from typing import Any, Callable
 
 import yaml
 
+from config.secrets import KEY_CURRENT, api_key_secret_name
 from tests.cluster_box import kuberay
 from tests.cluster_box.netpol import BoxPod, iptables_rules
 
@@ -128,6 +136,53 @@ def load_manifests(dist: Path) -> list[dict]:
     return [d for p in sorted(dist.glob("*.yaml")) for d in yaml.safe_load_all(p.read_text()) if d]
 
 
+def fake_secrets_manager(manifests: list[dict]) -> dict[str, str]:
+    """A generated value per Secrets Manager secret dist/'s ExternalSecrets name, shaped as
+    stacks/inference_stack.py generates it: the named API keys (api_key_secret_name) as {"current": ...}."""
+    api_key_infix = api_key_secret_name("", "")  # "/vllm-api-keys/": the named keys' common part
+    store = {}
+    for es in (m for m in manifests if m["kind"] == "ExternalSecret"):
+        for d in es["spec"]["data"]:
+            name = d["remoteRef"]["key"]
+            value = "box" + secrets.token_hex(20)
+            store.setdefault(name, json.dumps({KEY_CURRENT: value}) if api_key_infix in name else value)
+    return store
+
+
+def eso_sync(manifests: list[dict], store: dict[str, str]) -> dict[tuple[str, str], dict[str, str]]:
+    """The Kubernetes Secrets ESO writes: {(namespace, name): {data key: value}}. remoteRef.property picks
+    one top-level field of a JSON value (ESO's gjson path); without it the whole value is the data."""
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for es in (m for m in manifests if m["kind"] == "ExternalSecret"):
+        data = {}
+        for d in es["spec"]["data"]:
+            ref = d["remoteRef"]
+            if set(ref) - {"key", "property"}:
+                raise BoxError(f"ExternalSecret {es['metadata']['name']}: remoteRef {sorted(ref)} is not modelled")
+            value = store[ref["key"]]
+            data[d["secretKey"]] = json.loads(value)[ref["property"]] if "property" in ref else value
+        out[(es["metadata"]["namespace"], es["spec"]["target"]["name"])] = data
+    return out
+
+
+def image_config_files(dockerfile: Path = REPO / "serving" / "Dockerfile") -> list[str]:
+    """The config/ modules serving/Dockerfile COPYs into /app/config (the image's only files beside serving/)."""
+    files = []
+    for line in dockerfile.read_text().splitlines():
+        parts = line.split()
+        if parts[:1] == ["COPY"] and parts[-1].rstrip("/") == "/app/config":
+            files += [p for p in parts[1:-1] if not p.startswith("--")]
+    return files
+
+
+def smoke_job_pod_labels() -> dict[str, str]:
+    """The labels the smoke Lambda gives its Job's pods (the Job runs in the serving namespace)."""
+    from platform_constructs.smoke_test.runtime.runner import job_manifest
+    job = job_manifest("box", namespace="vllm", configmap="c", image="i", base_url="u", model="m",
+                       api_key_secret="s", api_key_secret_key="k", deadline_seconds=1)
+    return dict(job["spec"]["template"]["metadata"]["labels"])
+
+
 def cpu_swap(app_args: dict, model_dir: str) -> dict:
     """The one swap: device and model. Neuron-only shape (TP, NeuronCores, the engine's block layout,
     compiled artifacts) becomes the serving contract's CPU row; everything else stays as dist/ says,
@@ -180,11 +235,12 @@ class Pod:
 
 
 class Box:
-    def __init__(self, dist: Path, model_dir: Path, api_key: str) -> None:
+    def __init__(self, dist: Path, model_dir: Path) -> None:
         self.manifests = load_manifests(dist)
         self.rayservice = next(m for m in self.manifests if m["kind"] == "RayService")
         self.policies = [m for m in self.manifests if m["kind"] == "NetworkPolicy"]
-        self.api_key = api_key
+        self.secrets_manager = fake_secrets_manager(self.manifests)
+        self.k8s_secrets = eso_sync(self.manifests, self.secrets_manager)
         self.id = f"cb{os.getpid()}"
         # Outside /tmp: each pod gets its own /tmp (the container's), which would hide this directory.
         self.state = Path(tempfile.mkdtemp(prefix=f"cluster-box-{self.id}-", dir="/var/tmp"))
@@ -199,6 +255,31 @@ class Box:
         self.serve_labels: dict[str, str] = {}
         self._netns: list[str] = []
 
+    def secret_value(self, namespace: str, name: str, key: str) -> str:
+        try:
+            return self.k8s_secrets[(namespace, name)][key]
+        except KeyError:
+            raise BoxError(f"Secret {namespace}/{name} has no key {key!r}: no ExternalSecret of dist/ syncs it "
+                           f"(the kubelet: CreateContainerConfigError)") from None
+
+    @property
+    def api_key(self) -> str:
+        """The key Open WebUI sends (its Secret, as synced), the client key of the tests."""
+        from config.secrets import API_KEY_SECRET, API_KEY_SECRET_KEY
+        namespace, _ = self._webui_labels()
+        return self.secret_value(namespace, API_KEY_SECRET, API_KEY_SECRET_KEY)
+
+    def ray_token(self) -> str | None:
+        """What KubeRay's dashboard client sends (GetRayDashboardClientFunc): the auth Secret's auth_token."""
+        secret = kuberay.auth_secret_name(self.rayservice["spec"]["rayClusterConfig"], self.cluster)
+        if secret is None:
+            return None
+        return self.secret_value(self.rayservice["metadata"]["namespace"], secret, kuberay.RAY_AUTH_TOKEN_SECRET_KEY)
+
+    def operator_headers(self) -> dict[str, str]:
+        token = self.ray_token()
+        return {kuberay.RAY_AUTH_HEADER: f"Bearer {token}"} if token else {}
+
     # --- setup -----------------------------------------------------------------------------------
 
     def _copy_model(self, model_dir: Path) -> Path:
@@ -211,9 +292,13 @@ class Box:
         return dst
 
     def _copy_app(self) -> Path:
-        """The image's /app: only serving/ (COPY serving /app/serving), so a stray import of the repo fails."""
+        """The image's /app: serving/ and the config/ modules serving/Dockerfile copies, so a stray import
+        of the rest of the repo fails as it would in the image."""
         dst = self.state / "app"
         shutil.copytree(REPO / "serving", dst / "serving", ignore=shutil.ignore_patterns("__pycache__"))
+        (dst / "config").mkdir()
+        for rel in image_config_files():
+            shutil.copy2(REPO / rel, dst / "config" / Path(rel).name)
         return dst
 
     def _webui_labels(self) -> tuple[str, dict]:
@@ -226,6 +311,7 @@ class Box:
         autoscaling = bool(cluster.get("enableInTreeAutoscaling"))
         head_ip, worker_ip = f"{SUBNET}.10", f"{SUBNET}.11"
         head_t, [worker_g] = cluster["headGroupSpec"], cluster["workerGroupSpecs"]
+        auth_secret = kuberay.auth_secret_name(cluster, self.cluster)
         for name, node_type, ip, group, params_in in (
             ("head", "head", head_ip, "headgroup", head_t["rayStartParams"]),
             ("worker", "worker", worker_ip, worker_g["groupName"], worker_g["rayStartParams"]),
@@ -235,6 +321,11 @@ class Box:
                 spec = template["spec"]
                 spec["initContainers"] = [*spec.get("initContainers", []),
                                           kuberay.wait_gcs_ready(spec["containers"][0], head_ip)]
+            if auth_secret:  # configureTokenAuth: the Ray container and wait-gcs-ready
+                kuberay.add_token_auth_env(template["spec"]["containers"][0], auth_secret)
+                for init in template["spec"].get("initContainers", []):
+                    if init["name"] == "wait-gcs-ready":
+                        kuberay.add_token_auth_env(init, auth_secret)
             labels = kuberay.pod_labels(node_type, self.cluster, group, template["metadata"].get("labels", {}))
             params = kuberay.start_params(node_type, params_in, head_ip, autoscaling)
             container = template["spec"]["containers"][0]
@@ -246,6 +337,8 @@ class Box:
             ("operator", "kuberay-operator", {"app.kubernetes.io/name": "kuberay-operator"}),
             ("webui", webui_ns, webui_labels),
             ("other", "default", {"app": "something-else"}),
+            ("smoke", ns, smoke_job_pod_labels()),
+            ("intruder", ns, {"app": "debug"}),
         )):
             self.pods[name] = Pod(name, pod_ns, labels, f"{SUBNET}.{20 + i}", f"{self.id}-{name}")
 
@@ -277,6 +370,7 @@ class Box:
         applied = {}
         for pod in self.pods.values():
             sh("ip", "netns", "exec", pod.netns, "iptables", "-F", "INPUT")
+            sh("ip", "netns", "exec", pod.netns, "iptables", "-F", "OUTPUT")
             rules = iptables_rules(BoxPod(pod.name, pod.namespace, pod.labels, pod.ip), self.policies,
                                    self.box_pods(), NODE_IP)
             for rule in rules:
@@ -298,15 +392,62 @@ class Box:
                 os.chown(path, 0, 0)
                 path.chmod(0o755)
             return {"kind": "bind", "source": str(path)}
+        fs_group = (pod.template["spec"].get("securityContext") or {}).get("fsGroup")
+        path = self.state / "pods" / pod.name / "volumes" / name
         if "emptyDir" in volume:
             ed = volume["emptyDir"]
             if ed.get("medium") == "Memory":
                 return {"kind": "tmpfs", "size": kuberay.quantity(ed.get("sizeLimit", "64Mi"))}
-            path = self.state / "pods" / pod.name / "volumes" / name
             path.mkdir(parents=True, exist_ok=True)
             path.chmod(0o777)  # the kubelet creates emptyDir directories 0777
+            if fs_group is not None:  # SetVolumeOwnership: group fsGroup, setgid
+                os.chown(path, 0, fs_group)
+                path.chmod(0o2777)
+            return {"kind": "bind", "source": str(path)}
+        if "secret" in volume:
+            src = volume["secret"]
+            if set(src) - {"secretName", "defaultMode", "optional"}:
+                raise BoxError(f"volume {name}: secret {sorted(src)} is not modelled by the box")
+            data = self.k8s_secrets.get((pod.namespace, src["secretName"]))
+            if data is None and not src.get("optional"):
+                raise BoxError(f"volume {name}: Secret {pod.namespace}/{src['secretName']} does not exist "
+                               "(the kubelet keeps the pod in ContainerCreating)")
+            self._atomic_writer(path, data or {}, src.get("defaultMode", 0o644), fs_group)
+            return {"kind": "bind", "source": str(path)}
+        if "projected" in volume:
+            # The box has no API server: a token that opens nothing, the CA and namespace as files.
+            files = {}
+            for source in volume["projected"]["sources"]:
+                if "serviceAccountToken" in source:
+                    files[source["serviceAccountToken"]["path"]] = "box-has-no-api-server"
+                elif "configMap" in source:
+                    files.update({i["path"]: "" for i in source["configMap"].get("items", [])})
+                elif "downwardAPI" in source:
+                    files.update({i["path"]: pod.namespace for i in source["downwardAPI"]["items"]})
+                else:
+                    raise BoxError(f"volume {name}: projected source {sorted(source)} is not modelled by the box")
+            self._atomic_writer(path, files, 0o644, fs_group)
             return {"kind": "bind", "source": str(path)}
         raise BoxError(f"volume {name}: {sorted(volume)} is not modelled by the box")
+
+    @staticmethod
+    def _atomic_writer(path: Path, files: dict[str, str], mode: int, fs_group: int | None) -> None:
+        """The kubelet's layout for Secret/projected volumes (pkg/volume/util/atomic_writer.go): the files in a
+        timestamped directory, `..data` pointing at it, and one symlink per key through `..data` (a rotation
+        swaps `..data` atomically). Owner root, group fsGroup when set, mode defaultMode."""
+        shutil.rmtree(path, ignore_errors=True)
+        stamp = path / time.strftime("..%Y_%m_%d_%H_%M_%S.box")
+        stamp.mkdir(parents=True)
+        for key, value in files.items():
+            f = stamp / key
+            f.write_text(value)
+            os.chown(f, 0, fs_group if fs_group is not None else 0)
+            f.chmod(mode)
+        stamp.chmod(0o755)
+        path.chmod(0o755)
+        (path / "..data").symlink_to(stamp.name)
+        for key in files:
+            (path / key).symlink_to(f"..data/{key}")
 
     def _image_python_mounts(self, pod_dir: Path) -> list[dict]:
         """The serving venv's base interpreter, readable by the container user as the image's Python is.
@@ -351,7 +492,10 @@ class Box:
             if "value" in e:
                 env[e["name"]] = e["value"]
             elif "secretKeyRef" in e.get("valueFrom", {}):
-                env[e["name"]] = self.api_key  # the Secret ESO would sync: a generated test key
+                ref = e["valueFrom"]["secretKeyRef"]  # the Secret as ESO syncs it (eso_sync)
+                if ref.get("optional") and ref["key"] not in self.k8s_secrets.get((pod.namespace, ref["name"]), {}):
+                    continue
+                env[e["name"]] = self.secret_value(pod.namespace, ref["name"], ref["key"])
             else:
                 raise BoxError(f"env {e['name']}: {e.get('valueFrom')} is not modelled by the box")
         if pod.node_type:
@@ -370,8 +514,10 @@ class Box:
         if sc.get("allowPrivilegeEscalation") is not False:
             raise BoxError(f"container {c['name']}: allowPrivilegeEscalation must be false (modelled as no_new_privs)")
         home = self.state / "pods" / pod.name / "home"
+        fs_group = (pod.template["spec"].get("securityContext") or {}).get("fsGroup")
         return {"name": c["name"], "argv": argv, "env": self._env(pod, c), "uid": sc["runAsUser"],
-                "gid": sc.get("runAsGroup", 0), "caps": caps.get("add", []),
+                "gid": sc.get("runAsGroup", 0), "groups": [] if fs_group is None else [fs_group],
+                "caps": caps.get("add", []),
                 "read_only_root": bool(sc.get("readOnlyRootFilesystem")), "cwd": str(home)}
 
     def restart_container(self, name: str) -> None:
@@ -412,7 +558,7 @@ class Box:
                 seen.add(vm["mountPath"])
                 if not vm["mountPath"].startswith("/tmp/"):
                     self._mountpoint(vm["mountPath"])
-                mounts.append({**volumes[vm["name"]], "target": vm["mountPath"]})
+                mounts.append({**volumes[vm["name"]], "target": vm["mountPath"], "readonly": bool(vm.get("readOnly"))})
         # /tmp/<x> mount points are made inside the pod's own /tmp (the container's filesystem).
         for m in mounts:
             if m["target"].startswith("/tmp/"):
@@ -458,10 +604,12 @@ class Box:
         """`kubectl exec` / an exec probe: the command in the Ray container's namespaces, as its user."""
         pod = self.pods[name]
         uid = (pod.container.get("securityContext") or {}).get("runAsUser", 1000) if pod.template else 1000
+        fs_group = ((pod.template or {}).get("spec", {}).get("securityContext") or {}).get("fsGroup")
+        groups = [f"--groups={fs_group}"] if fs_group is not None else ["--clear-groups"]
         # The container's namespaces: network, and the pod's mount namespace (its volumes) when running.
         running = pod.proc is not None and pod.proc.poll() is None
         enter = ["nsenter", f"--target={pod.proc.pid}", "--mount", "--net"] if running else ["ip", "netns", "exec", pod.netns]
-        cmd = [*enter, "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+        cmd = [*enter, "setpriv", f"--reuid={uid}", f"--regid={uid}", *groups,
                "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--", *argv]
         env = self._env(pod, pod.container) if pod.template else {"PATH": "/usr/bin:/bin"}
         try:
@@ -484,12 +632,14 @@ class Box:
     def operator_deploy(self, serve_config: dict) -> tuple[int, bytes]:
         """KubeRay's UpdateDeployments: PUT the serve config as JSON to the head's dashboard."""
         return http(self.pods["operator"].netns, "PUT", self.operator_dashboard() + "/api/serve/applications/",
-                    json.dumps(serve_config).encode(), timeout=30, headers={"Content-Type": "application/json"})
+                    json.dumps(serve_config).encode(), timeout=30,
+                    headers={"Content-Type": "application/json", **self.operator_headers()})
 
     def operator_app_statuses(self) -> dict[str, dict]:
         """KubeRay's GetMultiApplicationStatus (GET /api/serve/applications/?api_type=declarative)."""
         status, body = http(self.pods["operator"].netns, "GET",
-                            self.operator_dashboard() + "/api/serve/applications/?api_type=declarative", timeout=5)
+                            self.operator_dashboard() + "/api/serve/applications/?api_type=declarative", timeout=5,
+                            headers=self.operator_headers())
         if status != 200:
             return {}
         return json.loads(body).get("applications") or {}

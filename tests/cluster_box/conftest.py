@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import subprocess
 import time
@@ -75,7 +74,7 @@ def box(tmp_path_factory):
     assert write_dist.main(["--out", str(dist)]) == 0  # what `make synth` writes to dist/
     model = subprocess.run([str(SERVING_VENV / "bin" / "python"), "-m", "serving.local.tiny_model"], cwd=REPO,
                            capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
-    b = Box(dist, Path(model), api_key="box-" + secrets.token_hex(16))
+    b = Box(dist, Path(model))
     timings = {}
     try:
         b.plan()

@@ -25,6 +25,12 @@ RAY_SERVE_PROXY_HEALTH_PATH = "-/healthz"
 BASE_WGET_HEALTH_COMMAND = "wget --tries 1 -T %d -q -O- http://localhost:%d/%s | grep success"
 DEFAULT_READINESS_PROBE_TIMEOUT_S = 2
 DEFAULT_READINESS_PROBE_INITIAL_DELAY_S = 10
+# Token auth (authOptions mode "token"): the env vars and the Secret key KubeRay uses.
+RAY_AUTH_MODE_ENV_VAR = "RAY_AUTH_MODE"
+RAY_AUTH_TOKEN_ENV_VAR = "RAY_AUTH_TOKEN"
+RAY_AUTH_TOKEN_SECRET_KEY = "auth_token"
+# The header KubeRay's dashboard client sends the token in (utils/dashboardclient/dashboard_httpclient.go).
+RAY_AUTH_HEADER = "x-ray-authorization"
 # pod.go customAcceleratorToRayResourceMap: container resource -> Ray resource.
 CUSTOM_ACCELERATORS = {"aws.amazon.com/neuroncore": "neuron_cores", "google.com/tpu": "TPU"}
 
@@ -174,3 +180,26 @@ def wait_gcs_ready(ray_container: dict, head_address: str) -> dict:
         "env": list(ray_container.get("env") or []), "volumeMounts": list(ray_container.get("volumeMounts") or []),
         "resources": {"requests": resources, "limits": resources},
     }
+
+
+def auth_secret_name(cluster_spec: dict, cluster_name: str) -> str | None:
+    """The Secret holding the Ray token, or None when auth is off (utils.IsAuthEnabled: mode == "token"
+    only; no secretName -> the Secret KubeRay creates, named after the RayCluster)."""
+    auth = cluster_spec.get("authOptions")
+    if not auth or auth.get("mode") != "token":
+        return None
+    if auth.get("enableK8sTokenAuth"):
+        raise ValueError("enableK8sTokenAuth is not modelled (KubeRay 1.7 rejects it for a RayService)")
+    return auth.get("secretName") or cluster_name
+
+
+def add_token_auth_env(container: dict, secret_name: str) -> None:
+    """SetContainerTokenAuthEnvVars (pod.go v1.7.0): RAY_AUTH_MODE=token and RAY_AUTH_TOKEN from the
+    Secret's auth_token, each only if the container does not set it already. KubeRay applies it to the
+    Ray container, the wait-gcs-ready init container and the autoscaler sidecar."""
+    present = {e["name"] for e in container.setdefault("env", [])}
+    if RAY_AUTH_MODE_ENV_VAR not in present:
+        container["env"].append({"name": RAY_AUTH_MODE_ENV_VAR, "value": "token"})
+    if RAY_AUTH_TOKEN_ENV_VAR not in present:
+        container["env"].append({"name": RAY_AUTH_TOKEN_ENV_VAR, "valueFrom": {"secretKeyRef": {
+            "name": secret_name, "key": RAY_AUTH_TOKEN_SECRET_KEY}}})

@@ -1,11 +1,11 @@
 """NetworkPolicies (networking.k8s.io/v1) as iptables rules in each pod's network namespace.
 
-The subset this project uses: ingress policies, podSelector.matchLabels, namespaceSelector.matchLabels on
-kubernetes.io/metadata.name, TCP ports by number, and default deny (a selected pod accepts only what a
-rule allows). Anything else raises, so a new policy feature cannot silently pass the box. Semantics from
-https://kubernetes.io/docs/concepts/services-networking/network-policies/: a pod no policy selects is
-open; rules of all selecting policies add up; replies to allowed connections pass; traffic from the
-pod's own node (the kubelet's HTTP probes) is always allowed.
+The subset this project uses: ingress and egress policies, podSelector.matchLabels, namespaceSelector.matchLabels
+on kubernetes.io/metadata.name, TCP (and, for egress, UDP) ports by number, and default deny (a selected pod
+accepts, or sends, only what a rule allows). Anything else raises, so a new policy feature cannot silently
+pass the box. Semantics from https://kubernetes.io/docs/concepts/services-networking/network-policies/: a pod
+no policy selects (for that direction) is open; rules of all selecting policies add up; replies to allowed
+connections pass; traffic from the pod's own node (the kubelet's HTTP probes) is always allowed.
 """
 
 from __future__ import annotations
@@ -47,25 +47,36 @@ def _peer_pods(peer: dict, policy_ns: str, pods: list[BoxPod], where: str) -> li
     return out
 
 
-def _ports(rule: dict, where: str) -> list[int | None]:
+def _ports(rule: dict, where: str, protocols: tuple[str, ...] = ("TCP",)) -> list[tuple[str, int] | None]:
     ports = []
     for port in rule.get("ports") or []:
-        if set(port) - {"port", "protocol"} or port.get("protocol", "TCP") != "TCP" or not isinstance(port.get("port"), int):
-            raise UnsupportedPolicy(f"{where}: port {port} is not modelled by the box (TCP port numbers only)")
-        ports.append(port["port"])
+        proto = port.get("protocol", "TCP")
+        if set(port) - {"port", "protocol"} or proto not in protocols or not isinstance(port.get("port"), int):
+            raise UnsupportedPolicy(f"{where}: port {port} is not modelled by the box ({'/'.join(protocols)} port numbers only)")
+        ports.append((proto.lower(), port["port"]))
     return ports or [None]
 
 
-def iptables_rules(pod: BoxPod, policies: list[dict], pods: list[BoxPod], node_ip: str) -> list[list[str]]:
-    """iptables arguments (INPUT chain of the pod's own netns) that enforce `policies` for `pod`."""
-    selecting = []
+def _selecting(pod: BoxPod, policies: list[dict], direction: str) -> list[tuple[str, dict]]:
+    out = []
     for p in policies:
         where = f"NetworkPolicy {p['metadata']['namespace']}/{p['metadata']['name']}"
         types = p["spec"].get("policyTypes", ["Ingress"])
-        if set(types) - {"Ingress"}:
-            raise UnsupportedPolicy(f"{where}: policyTypes {types} (egress is not modelled by the box)")
-        if p["metadata"]["namespace"] == pod.namespace and _match(p["spec"].get("podSelector") or {}, pod.labels, where):
-            selecting.append((where, p))
+        if set(types) - {"Ingress", "Egress"}:
+            raise UnsupportedPolicy(f"{where}: policyTypes {types}")
+        if direction in types and p["metadata"]["namespace"] == pod.namespace \
+                and _match(p["spec"].get("podSelector") or {}, pod.labels, where):
+            out.append((where, p))
+    return out
+
+
+def iptables_rules(pod: BoxPod, policies: list[dict], pods: list[BoxPod], node_ip: str) -> list[list[str]]:
+    """iptables arguments (INPUT and OUTPUT chains of the pod's own netns) that enforce `policies` for `pod`."""
+    return _ingress_rules(pod, policies, pods, node_ip) + _egress_rules(pod, policies, pods)
+
+
+def _ingress_rules(pod: BoxPod, policies: list[dict], pods: list[BoxPod], node_ip: str) -> list[list[str]]:
+    selecting = _selecting(pod, policies, "Ingress")
     if not selecting:
         return []
     rules = [
@@ -80,7 +91,29 @@ def iptables_rules(pod: BoxPod, policies: list[dict], pods: list[BoxPod], node_i
             for src in sources:
                 for port in _ports(rule, where):
                     args = ["-A", "INPUT"] + (["-s", src] if src else [])
-                    args += ["-p", "tcp", "--dport", str(port)] if port else []
+                    args += ["-p", port[0], "--dport", str(port[1])] if port else []
                     rules.append(args + ["-j", "ACCEPT"])
     rules.append(["-A", "INPUT", "-j", "DROP"])
+    return rules
+
+
+def _egress_rules(pod: BoxPod, policies: list[dict], pods: list[BoxPod]) -> list[list[str]]:
+    """Egress: a peer that matches no pod of the box (CoreDNS in kube-system) allows nothing here."""
+    selecting = _selecting(pod, policies, "Egress")
+    if not selecting:
+        return []
+    rules = [
+        ["-A", "OUTPUT", "-o", "lo", "-j", "ACCEPT"],
+        ["-A", "OUTPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+    ]
+    for where, p in selecting:
+        for rule in p["spec"].get("egress") or []:
+            peers = rule.get("to")
+            dests = [None] if not peers else sorted({q.ip for peer in peers for q in _peer_pods(peer, p["metadata"]["namespace"], pods, where)})
+            for dst in dests:
+                for port in _ports(rule, where, ("TCP", "UDP")):
+                    args = ["-A", "OUTPUT"] + (["-d", dst] if dst else [])
+                    args += ["-p", port[0], "--dport", str(port[1])] if port else []
+                    rules.append(args + ["-j", "ACCEPT"])
+    rules.append(["-A", "OUTPUT", "-j", "DROP"])
     return rules

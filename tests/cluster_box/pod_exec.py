@@ -4,8 +4,8 @@
 
 Runs as root inside the pod's own network and (private) mount namespace, so every mount below is the
 pod's alone and disappears with its last process. The spec (written by box.py) holds:
-  mounts: [{"kind": "bind"|"tmpfs", "source": dir, "target": path, "size": bytes}]  in order
-  init_containers / container: {"argv": [...], "env": {...}, "uid": int, "gid": int, "caps": [...],
+  mounts: [{"kind": "bind"|"tmpfs", "source": dir, "target": path, "size": bytes, "readonly": bool}]  in order
+  init_containers / container: {"argv": [...], "env": {...}, "uid": int, "gid": int, "groups": [...], "caps": [...],
                                 "read_only_root": bool, "cwd": dir, "mounts": [...]}
 Each container gets no_new_privs (allowPrivilegeEscalation: false), a bounding/inheritable capability
 set of exactly its `caps` and its uid/gid, through util-linux setpriv.
@@ -30,11 +30,16 @@ def _mount(m: dict) -> None:
     else:
         cmd = ["mount", "--bind", m["source"], m["target"]]
     subprocess.run(cmd, check=True)
+    if m.get("readonly"):
+        # volumeMounts[].readOnly: a read-only bind of the volume, for this pod only.
+        subprocess.run(["mount", "-o", "remount,bind,ro", m["target"]], check=True)
 
 
 def _setpriv(c: dict) -> list[str]:
     caps = ",".join(["-all"] + [f"+{cap.lower()}" for cap in c.get("caps", [])])
-    return ["setpriv", f"--reuid={c['uid']}", f"--regid={c['gid']}", "--clear-groups",
+    # The pod's fsGroup is a supplementary group of every container process, as the runtime sets it.
+    groups = f"--groups={','.join(str(g) for g in c['groups'])}" if c.get("groups") else "--clear-groups"
+    return ["setpriv", f"--reuid={c['uid']}", f"--regid={c['gid']}", groups,
             f"--bounding-set={caps}", f"--inh-caps={caps}", "--no-new-privs", "--"]
 
 

@@ -57,7 +57,9 @@ def test_peer_by_namespace_and_labels_becomes_source_ip_and_port():
     {"podSelector": {"matchExpressions": []}},
     {"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]},
     {"podSelector": {}, "ingress": [{"ports": [{"port": "serve"}]}]},
-    {"podSelector": {}, "policyTypes": ["Egress"]},
+    {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]},
+    {"podSelector": {}, "ingress": [{"ports": [{"port": 53, "protocol": "UDP"}]}]},
+    {"podSelector": {}, "policyTypes": ["Ingress", "Sideways"]},
 ])
 def test_unmodelled_policy_features_raise(bad):
     with pytest.raises(UnsupportedPolicy):
@@ -69,3 +71,51 @@ def test_chart_knows_kuberays_init_container_requests():
     from k8s_charts import vllm_chart
     init = kuberay.wait_gcs_ready({"image": "x"}, "10.0.0.1")
     assert init["resources"]["requests"] == {"cpu": presets.KUBERAY_WAIT_GCS_READY_CPU, "memory": presets.KUBERAY_WAIT_GCS_READY_MEMORY}
+
+
+def test_egress_allows_only_listed_peers_and_ports():
+    rule = {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "vllm"}},
+                    "podSelector": {"matchLabels": {"app": "ray"}}}], "ports": [{"port": 8000, "protocol": "TCP"}]}
+    dns = {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
+           "ports": [{"port": 53, "protocol": "UDP"}]}
+    webui = PEERS[1]
+    policy = {"metadata": {"namespace": "openai-webui", "name": "e"},
+              "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [rule, dns]}}
+    rules = iptables_rules(webui, [policy], PEERS, "10.123.0.1")
+    assert ["-A", "OUTPUT", "-d", POD.ip, "-p", "tcp", "--dport", "8000", "-j", "ACCEPT"] in rules
+    assert rules[-1] == ["-A", "OUTPUT", "-j", "DROP"]
+    assert not [r for r in rules if r[1] == "INPUT"]  # an egress-only policy leaves ingress open
+    assert not [r for r in rules if "udp" in r]  # no box pod is in kube-system: the DNS rule admits nothing here
+
+
+def test_secrets_are_synced_as_eso_would():
+    """The fake Secrets Manager shapes the named keys as JSON; remoteRef.property picks one field."""
+    import json
+    from tests.cluster_box.box import eso_sync, fake_secrets_manager
+    es = lambda ns, name, data: {"kind": "ExternalSecret", "metadata": {"namespace": ns, "name": name},  # noqa: E731
+                                 "spec": {"target": {"name": name}, "data": data}}
+    manifests = [
+        es("vllm", "keys", [{"secretKey": "apps", "remoteRef": {"key": "c/vllm-api-keys/apps"}}]),
+        es("w", "one", [{"secretKey": "K", "remoteRef": {"key": "c/vllm-api-keys/apps", "property": "current"}}]),
+        es("vllm", "ray", [{"secretKey": "auth_token", "remoteRef": {"key": "c/ray-auth-token"}}]),
+    ]
+    store = fake_secrets_manager(manifests)
+    synced = eso_sync(manifests, store)
+    assert json.loads(synced[("vllm", "keys")]["apps"]) == {"current": synced[("w", "one")]["K"]}
+    assert synced[("vllm", "ray")]["auth_token"] == store["c/ray-auth-token"] and "{" not in store["c/ray-auth-token"]
+
+
+def test_token_auth_env_is_kuberays():
+    from tests.cluster_box import kuberay as kr
+    assert kr.auth_secret_name({"authOptions": {"mode": "token", "secretName": "s"}}, "rc") == "s"
+    assert kr.auth_secret_name({"authOptions": {"mode": "token"}}, "rc") == "rc"  # KubeRay's own Secret
+    assert kr.auth_secret_name({"authOptions": {"secretName": "s"}}, "rc") is None  # no mode: auth is off
+    c = {"env": [{"name": "RAY_AUTH_MODE", "value": "token"}]}
+    kr.add_token_auth_env(c, "s")
+    assert c["env"] == [{"name": "RAY_AUTH_MODE", "value": "token"},
+                        {"name": "RAY_AUTH_TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "auth_token"}}}]
+
+
+def test_box_image_carries_the_config_modules_of_the_dockerfile():
+    from tests.cluster_box.box import image_config_files
+    assert image_config_files() == ["config/__init__.py", "config/request_limits.py", "config/secrets.py"]

@@ -1,5 +1,6 @@
 """dist/'s RayService in a cluster in a box (box.py): KubeRay's commands, the kubelet's volumes and
-probes, the NetworkPolicies as iptables, OpenAI requests through the serve Service, a worker crash."""
+probes, the NetworkPolicies as iptables, Ray's token auth, the named API keys as a mounted Secret,
+OpenAI requests through the serve Service, a worker crash."""
 
 from __future__ import annotations
 
@@ -66,7 +67,10 @@ def test_ray_start_commands_are_kuberays(box):
 
 
 def test_worker_cache_is_writable_by_the_container_user(box):
-    """Item 2: HF_HOME and the compiled-artifacts dir live on the hostPath the kubelet made root:root 0755."""
+    """HF_HOME and the compiled-artifacts dir live on the model-cache emptyDir: uid 1000 creates them
+    with no root init container (issue 9 item 2 needed one for the hostPath this replaced)."""
+    spec = box.pods["worker"].template["spec"]
+    assert not [c for c in spec.get("initContainers", []) if c["name"] != "wait-gcs-ready"]
     args = manifest_args(box)
     script = 'set -e; id -u; mkdir -p "$HF_HOME/hub" "$1"; touch "$HF_HOME/hub/.box-marker" "$1/.box-marker"'
     res = box.exec_in("worker", ["bash", "-c", script, "sh", args["compiled_artifacts_dir"]])
@@ -82,11 +86,41 @@ def test_network_policies_in_the_box(box):
     assert tcp(box, worker, head, gcs) == "open"                  # the worker joined through GCS
     assert tcp(box, head, worker, 52365) == "open"                # head to worker (dashboard agent)
     assert tcp(box, "webui", worker, serve) == "open"             # Open WebUI / the Service to 8000
-    for src in ("other", "webui"):
+    assert tcp(box, "smoke", worker, serve) == "open"             # the smoke Job's check
+    # Issue 11: no pod but Ray's own reaches Ray's ports, not even one in `vllm` (ShadowRay).
+    for src in ("other", "webui", "smoke", "intruder"):
         for port in (gcs, dashboard, client):
             assert tcp(box, src, head, port) == "dropped", (src, port)
-    assert tcp(box, "other", worker, serve) == "dropped"
+        assert tcp(box, src, worker, 52365) == "dropped", src   # the worker's dashboard agent
+    for src in ("other", "intruder"):
+        assert tcp(box, src, worker, serve) == "dropped", src
+    assert tcp(box, "smoke", head, serve) == "dropped"            # the head is no serve backend
     assert tcp(box, "operator", worker, dashboard) == "dropped"
+    # Open WebUI's egress is fenced: the workers' 8000 (and DNS) only. "other" has no policy of its
+    # own, so from a pod without an egress policy its unused port answers "closed".
+    assert tcp(box, "operator", "other", serve) == "closed"
+    assert tcp(box, "webui", "other", serve) == "dropped"
+
+
+def test_ray_token_auth(box):
+    """authOptions mode token: KubeRay's env reaches the Ray processes; the dashboard (its Jobs API runs
+    code) answers only with the synced token, which is what the operator sends; health stays open for
+    the probes (ray 2.60 dashboard/http_server_head.py public_exact_paths)."""
+    from tests.cluster_box.box import http
+    from tests.cluster_box.kuberay import RAY_AUTH_HEADER
+    token = box.ray_token()
+    assert token
+    env = box._env(box.pods["head"], box.pods["head"].container)
+    assert env["RAY_AUTH_MODE"] == "token" and env["RAY_AUTH_TOKEN"] == token
+    url = box.operator_dashboard()
+    netns = box.pods["operator"].netns
+    for path in ("/api/serve/applications/?api_type=declarative", "/api/jobs/"):
+        assert http(netns, "GET", url + path, timeout=5)[0] == 401, path
+        assert http(netns, "GET", url + path, timeout=5, headers={RAY_AUTH_HEADER: "Bearer wrong"})[0] in (401, 403), path
+        assert http(netns, "GET", url + path, timeout=5, headers=box.operator_headers())[0] == 200, path
+    assert http(netns, "POST", url + "/api/jobs/", json.dumps({"entrypoint": "id"}).encode(), timeout=5,
+                headers={"Content-Type": "application/json"})[0] == 401
+    assert http(netns, "GET", url + "/api/gcs_healthz", timeout=5)[0] == 200
 
 
 def test_kuberay_health_paths(box):
@@ -119,12 +153,31 @@ def test_openai_requests_through_the_serve_service(box):
         chat(box, "wrong-key", endpoint)
 
 
-def test_worker_crash_recovers_with_its_cache(box):
+def test_named_keys_are_a_read_only_mounted_secret(box):
+    """Every named key's file (the kubelet's ..data layout) is readable by the Ray container's user and
+    not writable; the smoke Job's key (its own Secret, "current" only) is accepted as well."""
+    from config.secrets import API_KEY_SECRET, API_KEY_SECRET_KEY, API_KEYS_DIR, API_KEYS_SECRET
+    ns = box.rayservice["metadata"]["namespace"]
+    names_in_secret = sorted(box.k8s_secrets[(ns, API_KEYS_SECRET)])
+    res = box.exec_in("worker", ["bash", "-c", f'ls "{API_KEYS_DIR}"; cat "{API_KEYS_DIR}/{names_in_secret[0]}" >/dev/null '
+                                               f'&& echo readable; touch "{API_KEYS_DIR}/x" 2>/dev/null || echo read-only'])
+    listed = [line for line in res.stdout.split() if line not in ("readable", "read-only")]
+    assert listed == names_in_secret and "readable" in res.stdout and "read-only" in res.stdout, res
+    [endpoint, *_] = box.serve_endpoints()
+    smoke_key = box.secret_value(ns, API_KEY_SECRET, API_KEY_SECRET_KEY)
+    assert smoke_key != box.api_key  # each consumer its own key
+    _, reply = chat(box, smoke_key, endpoint)
+    assert reply.choices[0].message.content
+
+
+def test_worker_crash_recovers(box):
+    """A recreated worker pod starts with a fresh model-cache emptyDir (baseline Pod Security: no hostPath),
+    so it downloads and compiles again until the S3 model store of issue 12; it still recovers."""
     args = manifest_args(box)
     started = time.monotonic()
     box.kill_pod("worker")
     assert not box.serve_endpoints()
-    box.start_pod("worker")  # the recreated pod on the same node: fresh emptyDirs, the same hostPath
+    box.start_pod("worker")  # the recreated pod: fresh emptyDirs
     wait_for("app RUNNING after the worker crash",
              lambda: app_running(box) and box.serve_endpoints(), APP_RUNNING_TIMEOUT_S, box)
     recovered = time.monotonic() - started
@@ -133,5 +186,5 @@ def test_worker_crash_recovers_with_its_cache(box):
     assert reply.choices[0].message.content
     res = box.exec_in("worker", ["bash", "-c", 'ls "$HF_HOME/hub/.box-marker" "$1/.box-marker"', "sh",
                                  args["compiled_artifacts_dir"]])
-    assert res.returncode == 0, f"the cache did not survive the pod restart: {res.stderr}"
+    assert res.returncode != 0, "a new pod's emptyDir cache should start empty"
     print(f"worker recovered in {recovered:.1f}s")

@@ -67,7 +67,9 @@ def test_consumers_import_the_shared_names():
     assert agent.AGENT_NAMESPACE == cloudwatch_namespace == names.CLOUDWATCH_NAMESPACE
     assert metrics.SERVING_NAMESPACE == project.SERVING_METRIC_NAMESPACE
     assert smoke_test.KUBERNETES_GROUP == project.SMOKE_TEST_GROUP
-    assert serve_config.CACHE_MOUNT == vllm_chart.CACHE_HOST_PATH == project.CACHE_DIR
+    assert serve_config.CACHE_MOUNT == project.CACHE_DIR  # the worker's model-cache emptyDir (vllm_chart.py)
+    assert any(m["mountPath"] == project.CACHE_DIR for m in vllm_chart.worker_template(_chart_inputs())
+               ["spec"]["containers"][0]["volumeMounts"])
     assert write_dist.SERVING_REPOSITORY == project.SERVING_REPOSITORY
     assert external_secrets.MANAGED_BY_LABELS == project.MANAGED_BY_LABELS
     assert vllm_chart.APP_LABELS["app.kubernetes.io/part-of"] == project.PROJECT_SLUG
@@ -76,3 +78,9 @@ def test_consumers_import_the_shared_names():
     assert f"--base-url {names.LOCAL_SERVE_URL} " in first_hour.render(ENVIRONMENTS["dev"])
     nodepool = karpenter_pools.ec2_node_class("n", cluster_name="c", environment="dev", root_gib=1)
     assert nodepool["spec"]["tags"]["project"] == project.PROJECT_SLUG
+
+
+def _chart_inputs():
+    from config.environments import load_config
+    from k8s_charts import ChartInputs
+    return ChartInputs.for_environment(load_config({"env": "dev"}), "123456789012.dkr.ecr.us-east-1.amazonaws.com/r:t")

@@ -3,9 +3,6 @@ than those listed with a reason in k8s_charts/checkov/skips.yaml, and every list
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,9 +10,9 @@ import yaml
 
 from k8s_charts import write_dist
 from k8s_charts.checkov_input import write_checkov_input
+from tests.support.checkov import run_checkov
 
 REPO = Path(__file__).resolve().parents[2]
-CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 SKIPS = REPO / "k8s_charts" / "checkov" / "skips.yaml"
 
 
@@ -28,19 +25,6 @@ def _skips() -> dict[tuple[str, str], str]:
     return out
 
 
-def run_checkov(directory: Path) -> dict:
-    if not CHECKOV.exists():
-        pytest.fail(f"{CHECKOV} is missing: run `make setup-checkov` (k8s_charts/checkov/setup_venv.sh)")
-    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false", "LOG_LEVEL": "ERROR"}
-    proc = subprocess.run(
-        [str(CHECKOV), "-d", str(directory), "--framework", "kubernetes", "--quiet", "-o", "json", "--skip-download"],
-        capture_output=True, text=True, env=env, timeout=300,
-    )
-    assert proc.stdout.strip(), f"checkov printed nothing (rc={proc.returncode}): {proc.stderr[-2000:]}"
-    report = json.loads(proc.stdout)
-    return report[0] if isinstance(report, list) else report
-
-
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory) -> dict[str, dict]:
     out = {}
@@ -49,7 +33,7 @@ def reports(tmp_path_factory) -> dict[str, dict]:
         assert write_dist.main(["--env", env, "--out", str(dist)]) == 0
         scan = tmp_path_factory.mktemp(f"checkov-{env}")
         write_checkov_input(dist, scan)
-        out[env] = run_checkov(scan)
+        out[env] = run_checkov(scan, "kubernetes")
     return out
 
 

@@ -37,8 +37,15 @@ _ESO_SCHEMAS = {
                     "data": {"type": "array", "minItems": 1, "items": {
                         "type": "object", "required": ["secretKey", "remoteRef"], "additionalProperties": False,
                         "properties": {"secretKey": {"type": "string", "pattern": r"^[-._a-zA-Z0-9]+$"},
-                                       "remoteRef": {"type": "object", "required": ["key"],
-                                                     "properties": {"key": {"type": "string", "minLength": 1}}}},
+                                       # ESO v1 ExternalSecretDataRemoteRef (external-secrets.io/v1 CRD):
+                                       # property = one field of a JSON value; absent = the whole value.
+                                       "remoteRef": {"type": "object", "required": ["key"], "additionalProperties": False,
+                                                     "properties": {"key": {"type": "string", "minLength": 1},
+                                                                    "property": {"type": "string", "minLength": 1},
+                                                                    "version": {"type": "string"},
+                                                                    "metadataPolicy": {"enum": ["None", "Fetch"]},
+                                                                    "conversionStrategy": {"enum": ["Default", "Unicode"]},
+                                                                    "decodingStrategy": {"enum": ["Auto", "Base64", "Base64URL", "None"]}}}},
                     }},
                 },
             },

@@ -11,7 +11,7 @@ import yaml
 
 from config import names
 from config.presets import PRESETS
-from config.secrets import API_KEY_ENV, API_KEY_SECRET
+from config.secrets import API_KEY_ENV, API_KEYS_DIR, API_KEYS_SECRET, RAY_AUTH_SECRET
 from config.versions import RAY_VERSION
 from k8s_charts import rayservice as rs
 from tests.support.charts import IMAGE, VARIANTS, find
@@ -174,13 +174,26 @@ def test_images_pinned_and_never_pulled_always(synthesized, variant):
         assert c["imagePullPolicy"] == "IfNotPresent"
 
 
-def test_api_key_reaches_head_and_workers_from_secret(synthesized):
-    _, files = synthesized["env-dev"]
+def _groups(files):
     cluster = _cluster(files)
-    for group in [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]:
-        env = {e["name"]: e for e in group["template"]["spec"]["containers"][0]["env"]}
-        assert env[API_KEY_ENV]["valueFrom"]["secretKeyRef"] == {"name": API_KEY_SECRET, "key": API_KEY_ENV}
-        assert "HF_TOKEN" not in env  # no token configured for dev
+    return [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
+
+
+def test_api_keys_are_a_read_only_volume_on_head_and_workers(synthesized):
+    """The named keys arrive as files (one per key, serving/keys.py reads the directory), not as the old
+    single VLLM_API_KEY env var; read-only, 0440, readable through the pods' fsGroup only."""
+    from k8s_charts import vllm_chart
+    _, files = synthesized["env-dev"]
+    for group in _groups(files):
+        spec = group["template"]["spec"]
+        [c] = spec["containers"]
+        env = {e["name"]: e for e in c["env"]}
+        assert API_KEY_ENV not in env and "HF_TOKEN" not in env  # no env key; no token configured for dev
+        [mount] = [m for m in c["volumeMounts"] if m["mountPath"] == API_KEYS_DIR]
+        assert mount["readOnly"] is True
+        [volume] = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+        assert volume["secret"] == {"secretName": API_KEYS_SECRET, "defaultMode": 0o440}
+        assert spec["securityContext"]["fsGroup"] == vllm_chart.RAY_GID == c["securityContext"]["runAsGroup"]
 
 
 def test_hf_token_from_secret_when_configured(synthesized):
@@ -191,13 +204,86 @@ def test_hf_token_from_secret_when_configured(synthesized):
     assert es["spec"]["data"][0]["remoteRef"]["key"] == "llama3/hf-token"
 
 
-def test_compiled_artifacts_live_on_a_persistent_volume(synthesized):
+def test_worker_cache_is_an_empty_dir_with_a_size_limit(synthesized):
+    """Baseline Pod Security forbids hostPath: the cache (HF_HOME, compiled artifacts) is an emptyDir,
+    bounded well inside the Neuron node's root volume."""
+    from k8s_charts import vllm_chart
+    from platform_constructs.karpenter_pools import NEURON_ROOT_GIB
     _, files = synthesized["env-dev"]
     args = yaml.safe_load(find(files, "RayService")["spec"]["serveConfigV2"])["applications"][0]["args"]
     spec = _worker(files)["template"]["spec"]
     mount = next(m for m in spec["containers"][0]["volumeMounts"] if args["compiled_artifacts_dir"].startswith(m["mountPath"] + "/"))
     volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
-    assert "hostPath" in volume  # survives a pod restart (emptyDir would not)
+    assert volume == {"name": vllm_chart.MODEL_CACHE_VOLUME, "emptyDir": {"sizeLimit": f"{vllm_chart.MODEL_CACHE_SIZE_LIMIT_GIB}Gi"}}
+    assert vllm_chart.MODEL_CACHE_SIZE_LIMIT_GIB <= NEURON_ROOT_GIB // 2  # room for the image, logs, the kubelet
+    env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
+    assert env["HF_HOME"].startswith(mount["mountPath"] + "/")
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_no_pod_of_the_rayservice_uses_what_baseline_forbids(synthesized, variant):
+    """What the baseline Pod Security Standard (enforced on `vllm`) rejects: hostPath, host namespaces,
+    privileged containers, capabilities beyond the default set, hostPort."""
+    allowed_caps = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
+                    "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
+    _, files = synthesized[variant]
+    for group in _groups(files):
+        spec = group["template"]["spec"]
+        assert not any("hostPath" in v for v in spec.get("volumes", [])), spec["volumes"]
+        assert not (spec.get("hostNetwork") or spec.get("hostPID") or spec.get("hostIPC"))
+        for c in [*spec.get("initContainers", []), *spec["containers"]]:
+            sc = c.get("securityContext", {})
+            assert not sc.get("privileged") and set(sc.get("capabilities", {}).get("add", [])) <= allowed_caps
+            assert not any(p.get("hostPort") for p in c.get("ports", []))
+    ns = find(files, "Namespace", names.VLLM_NAMESPACE)["metadata"]["labels"]
+    assert ns["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert ns["pod-security.kubernetes.io/audit"] == ns["pod-security.kubernetes.io/warn"] == "restricted"
+
+
+# --- Ray token auth and the Kubernetes API token ------------------------------------------------------
+
+def test_ray_token_auth_is_on_with_the_synced_secret(synthesized):
+    from config.secrets import RAY_AUTH_TOKEN_KEY
+    _, files = synthesized["env-dev"]
+    assert _cluster(files)["authOptions"] == {"mode": "token", "secretName": RAY_AUTH_SECRET}
+    es = find(files, "ExternalSecret", RAY_AUTH_SECRET)
+    assert es["metadata"]["namespace"] == names.VLLM_NAMESPACE
+    assert [d["secretKey"] for d in es["spec"]["data"]] == [RAY_AUTH_TOKEN_KEY] == ["auth_token"]  # KubeRay 1.7's key
+
+
+def test_ray_containers_get_no_kubernetes_api_token(synthesized):
+    """automountServiceAccountToken off on both pods; only KubeRay's autoscaler sidecar mounts a
+    projected token, at the path the Ray autoscaler's client reads."""
+    from k8s_charts import vllm_chart
+    cluster = _cluster(synthesized["env-dev"][1])
+    for group in _groups(synthesized["env-dev"][1]):
+        spec = group["template"]["spec"]
+        assert spec["automountServiceAccountToken"] is False
+        for c in spec["containers"]:
+            assert not any(m["mountPath"].startswith("/var/run/secrets/kubernetes.io") for m in c["volumeMounts"]), c["name"]
+    [mount] = cluster["autoscalerOptions"]["volumeMounts"]
+    assert mount == {"name": vllm_chart.AUTOSCALER_TOKEN_VOLUME, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
+                     "readOnly": True}
+    head_volumes = {v["name"]: v for v in cluster["headGroupSpec"]["template"]["spec"]["volumes"]}
+    sources = head_volumes[mount["name"]]["projected"]["sources"]
+    assert sources[0]["serviceAccountToken"]["path"] == "token"
+    assert sources[1]["configMap"] == {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}
+    assert cluster["enableInTreeAutoscaling"] is True  # the only reason the head's ServiceAccount has a token
+
+
+def test_autoscaler_token_path_is_the_one_ray_reads():
+    """ray/autoscaler/_private/kuberay/node_provider.py of the serving venv's Ray (the image's version)."""
+    import re
+    from pathlib import Path
+    from k8s_charts import vllm_chart
+    found = list(Path(__file__).resolve().parents[2].glob(".venv-serving/lib/python3*/site-packages/ray/autoscaler/"
+                                                           "_private/kuberay/node_provider.py"))
+    if not found:
+        pytest.skip(".venv-serving is not installed")
+    source = found[0].read_text()
+    token = re.search(r'IN_CLUSTER_TOKEN_PATH = "([^"]+)"', source).group(1)
+    ca = re.search(r'IN_CLUSTER_CA_CERT_PATH = "([^"]+)"', source).group(1)
+    assert (token, ca) == (f"{vllm_chart.SERVICE_ACCOUNT_DIR}/token", f"{vllm_chart.SERVICE_ACCOUNT_DIR}/ca.crt")
 
 
 # --- KubeRay's operator-side checks ------------------------------------------------------------------
@@ -214,6 +300,9 @@ def _spec(**over):
 
 def test_builder_accepts_a_good_spec():
     assert rs.kuberay_errors(_spec()) == []
+    assert rs.kuberay_errors(_spec(auth=rs.AuthOptions(secret_name="ray-auth-token"))) == []
+    assert _spec(auth=rs.AuthOptions(secret_name="s")).to_manifest()["spec"]["rayClusterConfig"]["authOptions"] == {
+        "mode": "token", "secretName": "s"}
 
 
 @pytest.mark.parametrize("over, field", [
@@ -225,6 +314,12 @@ def test_builder_accepts_a_good_spec():
     (dict(workers=(rs.WorkerGroup("g", {"spec": {"containers": [{}]}}, 1, 2, ray_start_params={"resources": "{neuron_cores: 2}"}),)), "resources"),
     (dict(workers=(rs.WorkerGroup("g", {"spec": {"containers": [{}]}}, 1, 2, ray_start_params={"labels": "a=b"}),)), "labels"),
     (dict(head=rs.HeadGroup(pod_template={"spec": {"containers": []}})), "container"),
+    (dict(auth=rs.AuthOptions(mode="disabled")), "authOptions.mode"),
+    (dict(auth=rs.AuthOptions(mode="")), "authOptions.mode"),
+    (dict(auth=rs.AuthOptions(), ray_version="2.51.0"), "2.52.0"),
+    (dict(auth=rs.AuthOptions(enable_k8s_token_auth=True)), "enableK8sTokenAuth"),
+    (dict(auth=rs.AuthOptions(secret_name="Bad_Name")), "secretName"),
+    (dict(autoscaler=rs.AutoscalerOptions(volume_mounts=({"name": "missing", "mountPath": "/x"},))), "volumeMounts"),
 ])
 def test_builder_rejects_what_kuberay_rejects(over, field):
     with pytest.raises(rs.RayServiceError, match=field):
@@ -260,36 +355,19 @@ def test_ray_serve_env_on_every_ray_pod(synthesized):
         assert RAY_SERVE_ENV.items() <= env.items()
 
 
-# --- the worker's cache and the Ray containers' user (issue 9 item 2) ---------------------------------
+# --- the Ray containers' user (issue 9 item 2) --------------------------------------------------------
 
 @pytest.mark.parametrize("variant", ["env-dev", "env-prod"])
-def test_worker_cache_is_handed_to_the_container_user(synthesized, variant):
-    """The kubelet creates the hostPath root:root 0755 and fsGroup does not apply to hostPath: an init
-    container (uid 0, CAP_CHOWN only) must create every directory the worker writes and chown it to
-    the uid the Ray container runs as. tests/cluster_box runs the same pod for real."""
-    from k8s_charts import vllm_chart
-    from k8s_charts.serve_config import CACHE_MOUNT, HF_HOME
+def test_worker_writes_its_cache_without_a_root_init_container(synthesized, variant):
+    """The cache is an emptyDir (0777, fsGroup-owned): the Ray container's own uid creates HF_HOME and the
+    compiled-artifacts directory, so the root `cache-permissions` init container is gone.
+    tests/cluster_box runs the same pod for real."""
     _, files = synthesized[variant]
-    args = yaml.safe_load(find(files, "RayService")["spec"]["serveConfigV2"])["applications"][0]["args"]
     spec = _worker(files)["template"]["spec"]
     [ray] = spec["containers"]
-    env = {e["name"]: e.get("value") for e in ray["env"]}
     assert (ray["securityContext"]["runAsUser"], ray["securityContext"]["runAsGroup"]) == (1000, 1000)
     assert ray["securityContext"]["runAsNonRoot"] is True
-    [init] = spec.get("initContainers", [])
-    sc = init["securityContext"]
-    assert sc["runAsUser"] == 0 and sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
-    assert sc["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN"]}
-    assert init["volumeMounts"] == [{"name": "model-cache", "mountPath": CACHE_MOUNT}]
-    script = init["command"][-1]
-    mkdir, chown = script.split(" && ")
-    created = shlex.split(mkdir)[2:]
-    owner, *chowned = shlex.split(chown)[1:]
-    assert owner == "1000:1000" and set(created) == set(chowned)
-    needed = {CACHE_MOUNT, env["HF_HOME"], args["compiled_artifacts_dir"].rsplit("/", 1)[0]}
-    assert env["HF_HOME"] == HF_HOME and needed <= set(created)
-    res = {"cpu": vllm_chart.CACHE_INIT_CPU, "memory": vllm_chart.CACHE_INIT_MEMORY}
-    assert init["resources"] == {"requests": res, "limits": res}
+    assert spec.get("initContainers", []) == []
 
 
 def test_every_ray_container_runs_as_the_image_user(synthesized):

@@ -7,6 +7,7 @@ import pytest
 from moto import mock_aws
 
 from platform_constructs.cleanup.handler import index as cleanup
+from tests.support.synth import render
 
 REGION = "us-east-1"
 CLUSTER = "llama3-inf2-dev"
@@ -109,17 +110,27 @@ def world(aws):
                             "Tags": _tags(**{"KubernetesCluster": CLUSTER, f"kubernetes.io/cluster/{CLUSTER}": "owned"})}])["VolumeId"]
     other_vol = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=10, TagSpecifications=[{"ResourceType": "volume",
                                   "Tags": _tags(**{"KubernetesCluster": OTHER_CLUSTER})}])["VolumeId"]
-    lt = ec2.create_launch_template(LaunchTemplateName="karpenter.k8s.aws/123", LaunchTemplateData={"ImageId": ami},
-                                    TagSpecifications=[{"ResourceType": "launch-template",
-                                                        "Tags": _tags(**{"karpenter.k8s.aws/cluster": CLUSTER})}])["LaunchTemplate"]["LaunchTemplateId"]
+    def launch_template(name, cluster):
+        # Karpenter v1.14.1's tags on its launch templates (pkg/utils/utils.go GetTags): no karpenter.k8s.aws/cluster.
+        return ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={"ImageId": ami}, TagSpecifications=[
+            {"ResourceType": "launch-template", "Tags": karpenter_tags(cluster)}])["LaunchTemplate"]["LaunchTemplateId"]
+
+    lt = launch_template("karpenter.k8s.aws/123", CLUSTER)
+    other_lt = launch_template("karpenter.k8s.aws/456", OTHER_CLUSTER)
+    other_vpc = ec2.create_vpc(CidrBlock="10.2.0.0/16")["Vpc"]["VpcId"]
     return dict(session=aws, ec2=ec2, elbv2=elbv2, elb=classic, vpc=vpc, ours=ours, theirs=theirs, core=core,
                 lb_sg=lb_sg, eks_sg=eks_sg, node_sg=node_sg, other_sg=other_sg, lb=lb, tg=tg, other_lb=other_lb,
-                eni=eni, other_eni=other_eni, vol=vol, other_vol=other_vol, lt=lt)
+                eni=eni, other_eni=other_eni, vol=vol, other_vol=other_vol, lt=lt, other_lt=other_lt,
+                other_vpc=other_vpc)
 
 
-def delete_event(vpc, timeout=600, request="Delete"):
-    return {"RequestType": request, "PhysicalResourceId": f"cluster-cleanup-{CLUSTER}",
-            "ResourceProperties": {"ClusterName": CLUSTER, "VpcId": vpc, "TimeoutSeconds": str(timeout)}}
+def delete_event(request="Delete", **props):
+    """What CloudFormation sends: the cluster and VPC are not in it (they are the function's environment)."""
+    return {"RequestType": request, "PhysicalResourceId": f"cluster-cleanup-{CLUSTER}", "ResourceProperties": props}
+
+
+def config(world, timeout=600):
+    return cleanup.CleanupConfig(cluster_name=CLUSTER, vpc_id=world["vpc"], timeout_seconds=timeout)
 
 
 def states(ec2, ids):
@@ -139,7 +150,7 @@ def count_calls(session_client, names):
 
 def run(world, *, clock=None, timeout=600, ctx=None, poll=5.0):
     clock = clock or FakeClock()
-    return cleanup.on_event(delete_event(world["vpc"], timeout=timeout), ctx, session=world["session"],
+    return cleanup.on_event(delete_event(), ctx, config=config(world, timeout), session=world["session"],
                             clock=clock, sleep=clock.sleep)
 
 
@@ -169,7 +180,7 @@ def test_removes_controller_leftovers_and_keeps_the_rest(world):
     assert {world["eks_sg"], world["node_sg"], world["other_sg"]} <= sgs, "EKS-, CFN- and other-owned groups stay"
     node_sg = ec2.describe_security_groups(GroupIds=[world["node_sg"]])["SecurityGroups"][0]
     assert not any(p.get("UserIdGroupPairs") for p in node_sg["IpPermissions"]), "the rule pointing at it is revoked"
-    assert ec2.describe_launch_templates()["LaunchTemplates"] == []
+    assert [t["LaunchTemplateId"] for t in ec2.describe_launch_templates()["LaunchTemplates"]] == [world["other_lt"]]
 
 
 def test_second_run_is_a_no_op(world):
@@ -187,7 +198,7 @@ def test_second_run_is_a_no_op(world):
 
 def test_create_and_update_do_nothing(world):
     for request in ("Create", "Update"):
-        out = cleanup.on_event(delete_event(world["vpc"], request=request), None, session=world["session"])
+        out = cleanup.on_event(delete_event(request=request), None, config=config(world), session=world["session"])
         assert out == {"PhysicalResourceId": f"cluster-cleanup-{CLUSTER}"}
     assert set(states(world["ec2"], world["ours"]).values()) == {"running"}
 
@@ -252,6 +263,148 @@ def test_lambda_remaining_time_caps_the_timeout(world):
     assert clock.now - start == pytest.approx(60)
 
 
-def test_missing_properties_named(aws):
-    with pytest.raises(cleanup.CleanupError, match="VpcId"):
-        cleanup.on_event({"RequestType": "Delete", "ResourceProperties": {"ClusterName": CLUSTER}}, None, session=aws)
+def _snapshot(world):
+    """Every resource id in the account, to compare before and after."""
+    ec2, elbv2, elb = world["ec2"], world["elbv2"], world["elb"]
+    return {
+        "instances": states(ec2, world["ours"] + [world["theirs"], world["core"]]),
+        "enis": sorted(e["NetworkInterfaceId"] for e in ec2.describe_network_interfaces()["NetworkInterfaces"]),
+        "volumes": sorted(v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]),
+        "groups": sorted(g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]),
+        "templates": sorted(t["LaunchTemplateId"] for t in ec2.describe_launch_templates()["LaunchTemplates"]),
+        "lbs": sorted(lb["LoadBalancerArn"] for lb in elbv2.describe_load_balancers()["LoadBalancers"]),
+        "classic": sorted(lb["LoadBalancerName"] for lb in elb.describe_load_balancers()["LoadBalancerDescriptions"]),
+    }
+
+
+@pytest.mark.parametrize("override", [{"ClusterName": OTHER_CLUSTER}, {"VpcId": "other_vpc"}],
+                         ids=["another-cluster", "another-vpc"])
+def test_an_event_naming_another_cluster_or_vpc_is_refused_and_changes_nothing(world, override):
+    """Only the function's environment says which cluster and VPC: an event cannot redirect it."""
+    props = {k: world.get(v, v) for k, v in override.items()}
+    before = _snapshot(world)
+    calls = []
+    world["session"].events.register("before-call.*.*", lambda model, **_: calls.append(model.name))
+    with pytest.raises(cleanup.CleanupError, match=f"refused: the event names {next(iter(props))}"):
+        cleanup.on_event(delete_event(**props), None, config=config(world), session=world["session"])
+    assert calls == [], "refused before any AWS call"
+    assert _snapshot(world) == before
+
+
+def test_an_event_repeating_the_configured_cluster_is_accepted(world):
+    """A resource deployed before the change still sends ClusterName/VpcId: equal values are fine."""
+    out = cleanup.on_event(delete_event(ClusterName=CLUSTER, VpcId=world["vpc"]), None, config=config(world),
+                           session=world["session"], clock=FakeClock(), sleep=lambda s: None)
+    assert "terminated 2 instance(s)" in out["Data"]["Summary"]
+
+
+def test_the_handler_reads_cluster_and_vpc_from_its_environment(world, monkeypatch):
+    monkeypatch.setenv("CLUSTER_NAME", CLUSTER)
+    monkeypatch.setenv("VPC_ID", world["vpc"])
+    monkeypatch.setenv("TIMEOUT_SECONDS", "600")
+    monkeypatch.setattr(cleanup.boto3, "Session", lambda **kw: world["session"])
+    out = cleanup.handler(delete_event(), None)
+    assert "terminated 2 instance(s)" in out["Data"]["Summary"]
+    assert set(states(world["ec2"], world["ours"]).values()) == {"terminated"}
+
+
+def test_missing_environment_named(aws, monkeypatch):
+    monkeypatch.delenv("VPC_ID", raising=False)
+    monkeypatch.setenv("CLUSTER_NAME", CLUSTER)
+    with pytest.raises(cleanup.CleanupError, match=r"VPC_ID.*redeploy the Addons stack"):
+        cleanup.on_event(delete_event(), None, session=aws)
+
+
+# --- the handler and its synthesized IAM policy agree --------------------------------------------------
+
+def _allows(statements, action, resource_type, tags, in_vpc) -> bool:
+    """IAM's answer for one call, for the condition operators the cleanup policy uses."""
+    def holds(op, key, want):
+        if key == "ec2:Vpc":
+            return op == "ArnEquals" and in_vpc
+        tag = key.removeprefix("aws:ResourceTag/")
+        return {"StringEquals": lambda: tags.get(tag) == want, "StringLike": lambda: want == "*" and tag in tags,
+                "Null": lambda: (tag not in tags) == (want == "true")}[op]()
+
+    for st in statements:
+        actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
+        resources = [st["Resource"]] if isinstance(st["Resource"], (str, dict)) else st["Resource"]
+        if action in actions and any(f":{resource_type}/" in render(r) for r in resources) and all(
+                holds(op, k, v) for op, kv in st.get("Condition", {}).items() for k, v in kv.items()):
+            return True
+    return False
+
+
+DELETE_CALLS = {  # operation -> (IAM action, ARN resource type, request parameter naming the resource)
+    "TerminateInstances": ("ec2:TerminateInstances", "instance", "InstanceIds"),
+    "DeleteNetworkInterface": ("ec2:DeleteNetworkInterface", "network-interface", "NetworkInterfaceId"),
+    "DeleteVolume": ("ec2:DeleteVolume", "volume", "VolumeId"),
+    "DeleteSecurityGroup": ("ec2:DeleteSecurityGroup", "security-group", "GroupId"),
+    "RevokeSecurityGroupIngress": ("ec2:RevokeSecurityGroupIngress", "security-group", "GroupId"),
+    "DeleteLaunchTemplate": ("ec2:DeleteLaunchTemplate", "launch-template", "LaunchTemplateId"),
+    "DeleteLoadBalancer": ("elasticloadbalancing:DeleteLoadBalancer", "loadbalancer", None),
+    "DeleteTargetGroup": ("elasticloadbalancing:DeleteTargetGroup", "targetgroup", "TargetGroupArn"),
+}
+
+
+def _all_tags(world) -> dict[str, dict]:
+    ec2, elbv2, elb = world["ec2"], world["elbv2"], world["elb"]
+    out = {}
+    for r in ec2.describe_instances()["Reservations"]:
+        out.update({i["InstanceId"]: cleanup._tags(i.get("Tags")) for i in r["Instances"]})
+    out.update({e["NetworkInterfaceId"]: cleanup._tags(e.get("TagSet"))
+                for e in ec2.describe_network_interfaces()["NetworkInterfaces"]})
+    out.update({v["VolumeId"]: cleanup._tags(v.get("Tags")) for v in ec2.describe_volumes()["Volumes"]})
+    out.update({g["GroupId"]: cleanup._tags(g.get("Tags")) for g in ec2.describe_security_groups()["SecurityGroups"]})
+    out.update({t["LaunchTemplateId"]: cleanup._tags(t.get("Tags"))
+                for t in ec2.describe_launch_templates()["LaunchTemplates"]})
+    arns = [lb["LoadBalancerArn"] for lb in elbv2.describe_load_balancers()["LoadBalancers"]]
+    arns += [tg["TargetGroupArn"] for tg in elbv2.describe_target_groups()["TargetGroups"]]
+    out.update({d["ResourceArn"]: cleanup._tags(d.get("Tags")) for d in elbv2.describe_tags(ResourceArns=arns)["TagDescriptions"]})
+    names = [lb["LoadBalancerName"] for lb in elb.describe_load_balancers()["LoadBalancerDescriptions"]]
+    out.update({d["LoadBalancerName"]: cleanup._tags(d.get("Tags"))
+                for d in elb.describe_tags(LoadBalancerNames=names)["TagDescriptions"]})
+    return out
+
+
+@pytest.fixture(scope="module")
+def cleanup_statements(synth_dev):
+    """The handler role's statements as the Addons stack synthesizes them for the dev cluster."""
+    from config.environments import ENVIRONMENTS
+
+    assert ENVIRONMENTS["dev"].cluster_name == CLUSTER
+    return [st for lid, r in synth_dev.resources("AWS::IAM::Policy", "Addons").items() if "ClusterCleanupHandler" in lid
+            for st in r["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def test_every_delete_the_handler_makes_is_one_its_role_allows(world, cleanup_statements):
+    tags, calls = _all_tags(world), []
+    # before-parameter-build sees each call's API parameters as the handler passed them.
+    world["session"].events.register("before-parameter-build.*.*",
+                                     lambda model, params, **_: calls.append((model.name, dict(params))))
+    run(world)
+    deletes = [(name, params) for name, params in calls if name in DELETE_CALLS]
+    assert {name for name, _ in deletes} == set(DELETE_CALLS), "the world exercises every kind of delete"
+    for name, params in deletes:
+        action, resource_type, key = DELETE_CALLS[name]
+        ids = params.get(key) if key else params.get("LoadBalancerArn") or params.get("LoadBalancerName")
+        for rid in [ids] if isinstance(ids, str) else ids:
+            assert _allows(cleanup_statements, action, resource_type, tags[rid], in_vpc=True), (name, rid, tags[rid])
+
+
+def test_the_role_refuses_what_the_handler_leaves(world, cleanup_statements):
+    """Other clusters', CloudFormation's and EKS's resources, and ours in another VPC: IAM says no too."""
+    tags = _all_tags(world)
+    kept = [("ec2:TerminateInstances", "instance", world["theirs"]), ("ec2:TerminateInstances", "instance", world["core"]),
+            ("ec2:DeleteSecurityGroup", "security-group", world["eks_sg"]),
+            ("ec2:DeleteSecurityGroup", "security-group", world["other_sg"]),
+            ("ec2:DeleteVolume", "volume", world["other_vol"]),
+            ("ec2:DeleteNetworkInterface", "network-interface", world["other_eni"]),
+            ("ec2:DeleteLaunchTemplate", "launch-template", world["other_lt"]),
+            ("elasticloadbalancing:DeleteLoadBalancer", "loadbalancer", world["other_lb"])]
+    for action, resource_type, rid in kept:
+        assert not _allows(cleanup_statements, action, resource_type, tags[rid], in_vpc=True), (action, rid)
+    # This cluster's ENI and group, but in another VPC: the ec2:Vpc condition refuses them.
+    for action, resource_type, rid in [("ec2:DeleteNetworkInterface", "network-interface", world["eni"]),
+                                       ("ec2:DeleteSecurityGroup", "security-group", world["lb_sg"])]:
+        assert not _allows(cleanup_statements, action, resource_type, tags[rid], in_vpc=False), (action, rid)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from config.secrets import API_KEY_ENV, API_KEY_SECRET
+from config.secrets import API_KEY_SECRET, API_KEY_SECRET_KEY
 from tests.support.fake_clock import FakeClock
 from platform_constructs.smoke_test.runtime import check, runner
 
@@ -166,7 +166,7 @@ def test_nothing_listening_is_a_clear_failure():
 def _manifest(name="smoke-1"):
     return runner.job_manifest(name, namespace="vllm", configmap="smoke-test", image="python:x",
                                base_url="http://svc/v1", model=MODEL, api_key_secret=API_KEY_SECRET,
-                               api_key_secret_key=API_KEY_ENV, deadline_seconds=300)
+                               api_key_secret_key=API_KEY_SECRET_KEY, deadline_seconds=300)
 
 
 def test_job_is_one_shot_restricted_and_reads_the_key_from_the_secret():
@@ -178,7 +178,7 @@ def test_job_is_one_shot_restricted_and_reads_the_key_from_the_secret():
     (c,) = pod["containers"]
     assert c["command"][:2] == ["python", "/smoke/check.py"] and MODEL in c["command"]
     assert c["env"] == [{"name": "OPENAI_API_KEY", "valueFrom": {"secretKeyRef": {
-        "name": API_KEY_SECRET, "key": API_KEY_ENV, "optional": True}}}]
+        "name": API_KEY_SECRET, "key": API_KEY_SECRET_KEY, "optional": True}}}]
     assert c["securityContext"]["allowPrivilegeEscalation"] is False
     assert pod["securityContext"]["runAsNonRoot"] is True
 

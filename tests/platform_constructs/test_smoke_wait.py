@@ -18,6 +18,7 @@ from config.cold_start import (API_WAIT_SECONDS, cold_start_budget, initializing
 from config.environments import all_environments
 from config.names import RAYSERVICE_NAME, VLLM_NAMESPACE
 from config.presets import PRESETS
+from config.secrets import API_KEY_SECRET, API_KEY_SECRET_KEY
 from platform_constructs import smoke_test
 from platform_constructs.smoke_test.runtime import pipeline_step, runner
 from platform_constructs.smoke_test.runtime.pipeline_step import StepFailed, wait_until_ready
@@ -354,8 +355,23 @@ def test_smoke_function_is_a_group_member_not_an_edit_policy_holder(synth_dev, s
     assert binding["roleRef"]["name"] == synthesized_role["metadata"]["name"]
     verbs = {(g, r): set(rule["verbs"]) for rule in synthesized_role["rules"]
              for g in rule["apiGroups"] for r in rule["resources"]}
-    assert verbs == {("ray.io", "rayservices"): {"get", "list"}, ("batch", "jobs"): {"create", "get"},
-                     ("", "pods"): {"get", "list"}, ("", "pods/log"): {"get"}}
+    assert verbs == {("ray.io", "rayservices"): {"get"}, ("batch", "jobs"): {"create", "get"},
+                     ("", "pods"): {"list"}, ("", "pods/log"): {"get"}}
+    assert "*" not in json.dumps(synthesized_role["rules"]) and "secrets" not in json.dumps(synthesized_role)
+    assert "AmazonEKSEditPolicy" not in json.dumps(synth_dev.template("Observability"))
+
+
+def _granted(rules):
+    return {(g, r, v) for rule in rules for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+
+
+def test_the_role_grants_exactly_what_both_modes_call(monkeypatch, lambda_env, synthesized_role):
+    """Every verb the Role grants is one the runner uses (status, then check mode); none is spare."""
+    ok = runner.RESULT_MARKER + json.dumps({"ok": True, "model": "m", "answer": "4"})
+    kube = RbacKube(synthesized_role["rules"], VLLM_NAMESPACE, rayservice=READY, pods=[PULLING_HEAD], job_log=ok)
+    _handler_with(monkeypatch, kube, {"mode": "status"})
+    _handler_with(monkeypatch, kube, {"mode": "check"})
+    assert {(g, r, v) for _, g, r, v in kube.requests} == _granted(synthesized_role["rules"])
 
 
 def test_the_function_knows_its_rayservice_and_stays_within_lambdas_limit(synth_dev):
@@ -364,6 +380,8 @@ def test_the_function_knows_its_rayservice_and_stays_within_lambdas_limit(synth_
     (fn,) = functions
     variables = fn["Environment"]["Variables"]
     assert variables["RAYSERVICE"] == RAYSERVICE_NAME and variables["NAMESPACE"] == VLLM_NAMESPACE
+    # The Job's key: the plain-key Secret of the serving namespace, under the key the contract names.
+    assert (variables["API_KEY_SECRET"], variables["API_KEY_SECRET_KEY"]) == (API_KEY_SECRET, API_KEY_SECRET_KEY)
     assert fn["Timeout"] == LAMBDA_LIMIT_S and int(variables["TIMEOUT_SECONDS"]) < LAMBDA_LIMIT_S
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from tests.serving.bad_requests import CASES, MODEL
 from tests.serving.conftest import assert_serving
+from tests.support.local_server import LOCAL_MAX_TOKENS
 
 pytestmark = pytest.mark.serving
 
@@ -37,7 +38,7 @@ def test_bad_request_gets_4xx_and_server_keeps_serving(local_endpoint, http, nam
 
 def test_client_disconnecting_mid_stream_does_not_hurt(local_endpoint, http):
     body = json.dumps({"model": local_endpoint.model, "messages": [{"role": "user", "content": "Tell a long story"}],
-                       "max_tokens": 1500, "ignore_eos": True, "stream": True}).encode()
+                       "max_tokens": LOCAL_MAX_TOKENS, "ignore_eos": True, "stream": True}).encode()
     request = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                f"Content-Length: {len(body)}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in local_endpoint.headers.items())
                + "\r\n").encode() + body

@@ -1,7 +1,9 @@
-"""The serving image: pinned base, Ray version from one source, hadolint clean, dependencies resolve."""
+"""The serving image: pinned base, Ray version from one source, hadolint clean, a fresh hashed lock of
+everything it installs above the DLC, the config modules it needs, dependencies resolve."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -13,12 +15,10 @@ from pathlib import Path
 import pytest
 
 from config.versions import NEURON_IMAGE_PYTHON_VERSION, NEURON_IMAGE_VLLM_VERSION, NEURON_VLLM_IMAGE, RAY_VERSION
+from scripts import lock_image_requirements as lock
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "serving" / "Dockerfile"
-# The DLC is Ubuntu 24.04 (glibc 2.39): every manylinux tag up to 2_39 installs there.
-PLATFORM_FLAGS = [flag for glibc in (17, 27, 28, 31, 34, 35, 39)
-                  for flag in ("--platform", f"manylinux_2_{glibc}_x86_64")] + ["--platform", "manylinux2014_x86_64"]
 
 
 def _pins(path: Path) -> dict[str, str]:
@@ -69,19 +69,124 @@ def test_hadolint_is_clean():
 
 @pytest.mark.registry
 def test_image_dependency_set_resolves_with_pips_resolver(tmp_path):
-    """vLLM 0.16.0 (the DLC's) + requirements-image.txt for the image's Python, minus Neuron-only packages
-    (torch-neuronx, neuronx-distributed-inference, vllm-neuron live on Neuron's own repository)."""
-    report = tmp_path / "report.json"
-    cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--report", str(report),
-           "--python-version", NEURON_IMAGE_PYTHON_VERSION, *PLATFORM_FLAGS, "--only-binary=:all:",
-           "--target", str(tmp_path / "target"), f"vllm=={NEURON_IMAGE_VLLM_VERSION}",
-           "-r", str(ROOT / "serving" / "requirements-image.txt")]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
-    resolved = {i["metadata"]["name"].lower(): i["metadata"]["version"] for i in json.loads(report.read_text())["install"]}
-    assert resolved["vllm"] == NEURON_IMAGE_VLLM_VERSION
-    for name, version in _pins(ROOT / "serving" / "requirements-image.txt").items():
-        assert resolved[name] == version, (name, resolved.get(name))
+    """requirements-image.txt with the DLC model (facts.json packages.dlc_model: vLLM 0.16.0's common
+    requirements and the DLC's own installs; PyPI's vllm wheel would bring CUDA pins the DLC has not),
+    the lock's versions as constraints, for the DLC's Python: the lock agrees with vLLM's and the DLC's
+    requirements, and every package the top-level requirements pull in is in the lock."""
+    python = lock.find_python(NEURON_IMAGE_PYTHON_VERSION, os.environ.get("LOCK_PYTHON"))
+    subprocess.run([python, "-m", "venv", str(tmp_path / "venv")], check=True)
+    every = {e.name: e.version for e in LOCK_ENTRIES}
+    report = lock.resolve(str(tmp_path / "venv" / "bin" / "python"),
+                          [*lock.top_level(REQUIREMENTS.read_text()), *lock.dlc_model_requirements(FACTS)],
+                          [f"{n}=={v}" for n, v in sorted(every.items())], tmp_path / "resolve")
+    resolved = {lock.canonical(i["metadata"]["name"]): i["metadata"] for i in report["install"]}
+    for name, version in _pins(REQUIREMENTS).items():
+        assert resolved[name]["version"] == version, (name, resolved[name]["version"])
+    needed = lock.closure(resolved, lock.top_level(REQUIREMENTS.read_text()), report["environment"])
+    assert not needed - set(every), f"not in the lock: {sorted(needed - set(every))} (re-run the lock script)"
+
+
+# --- the lock: every package the image's pip install adds or changes, exact and hashed -------------
+
+REQUIREMENTS = ROOT / "serving" / "requirements-image.txt"
+LOCK_TEXT = lock.LOCK.read_text() if lock.LOCK.exists() else ""
+LOCK_DIGEST, LOCK_ENTRIES = lock.parse_lock(LOCK_TEXT)
+LOCK_PINS = lock.parse_pins(LOCK_TEXT)
+
+
+def test_lock_is_what_the_lock_script_makes_from_the_current_inputs():
+    """Offline staleness check: the header's digest covers requirements-image.txt and the DLC's recorded
+    package set (facts.json, pip_freeze.txt when recorded); editing either without re-locking fails here."""
+    assert LOCK_DIGEST == lock.current_digest(), "serving/requirements-image.lock is stale: run " \
+        ".venv/bin/python scripts/lock_image_requirements.py"
+    header = re.search(r"^# packages: .*$", LOCK_TEXT, re.M).group(0)
+    rendered = lock.render(LOCK_ENTRIES, LOCK_DIGEST, re.search(r"^# DLC package set: (.*)$", LOCK_TEXT, re.M).group(1))
+    assert rendered == LOCK_TEXT, "the lock was edited by hand"
+    assert header in rendered
+
+
+def test_lock_pins_every_installed_package_exactly_with_hashes():
+    installed = [e for e in LOCK_ENTRIES if e.kind != "dlc"]
+    assert installed and len(LOCK_PINS) == len(installed) == len({e.name for e in installed})
+    for entry in LOCK_ENTRIES:
+        assert re.fullmatch(r"[0-9][0-9A-Za-z.!]*", entry.version), (entry.name, entry.version)  # exact, public
+        if entry.kind != "dlc":
+            assert entry.hashes and len(set(entry.hashes)) == len(entry.hashes), entry.name
+    # The top-level requirements are all installed, at their own pins.
+    for name, version in _pins(REQUIREMENTS).items():
+        assert LOCK_PINS.get(name) == version, (name, LOCK_PINS.get(name), version)
+
+
+def test_no_lock_pin_contradicts_the_dlc():
+    for name, fact in FACTS["packages"]["pinned_by_the_dlc"].items():
+        for entry in LOCK_ENTRIES:
+            if entry.name == lock.canonical(name):
+                assert entry.version == fact["version"], (name, fact)
+    assert not {lock.canonical(n) for n in FACTS["packages"]["dlc_model"]["not_on_pypi"]} & {e.name for e in LOCK_ENTRIES}
+    # A package the DLC has is installed over its copy only where requirements-image.txt pins it on purpose.
+    overrides = {e.name for e in LOCK_ENTRIES if e.kind == "override"}
+    assert overrides <= set(_pins(REQUIREMENTS)), overrides - set(_pins(REQUIREMENTS))
+    if lock.DLC_FREEZE.exists():
+        freeze = lock.parse_pins(lock.DLC_FREEZE.read_text())
+        for entry in LOCK_ENTRIES:
+            assert (entry.kind == "new") == (entry.name not in freeze), entry
+            assert entry.kind != "dlc" or freeze[entry.name] == entry.version, entry
+
+
+def test_dockerfile_installs_only_the_hashed_lock_and_runs_pip_check():
+    text = DOCKERFILE.read_text()
+    assert "COPY serving/requirements-image.lock /tmp/requirements-image.lock" in text
+    assert "requirements-image.txt" not in "".join(_run_lines()), "the image installs the lock, not the top-level file"
+    steps = [s.strip() for s in " && ".join(_run_lines()).split("&&")]
+    install = next(i for i, s in enumerate(steps) if " -m pip install " in s)
+    words = steps[install].split()
+    assert words[:4] == ['"${PYTHON}"', "-m", "pip", "install"], words
+    assert {"--require-hashes", "--no-deps", "--only-binary=:all:", "--no-cache-dir"} <= set(words), words
+    assert words[words.index("-r") + 1] == "/tmp/requirements-image.lock" and words.count("-r") == 1, words
+    assert not {"-c", "--constraint", "--upgrade", "-U"} & set(words), words
+    assert '"${PYTHON}" -m pip check' in steps[install:], steps
+    assert sum(" pip install " in s for s in steps) == 1, "one install: the lock is everything the image adds"
+
+
+# --- what the build context and the image carry of config/ ---------------------------------------
+
+def _config_modules_serving_imports() -> set[str]:
+    """config.* modules imported anywhere in serving/ except local mode (which runs from the repository)."""
+    found = set()
+    for path in (ROOT / "serving").rglob("*.py"):
+        if "local" in path.relative_to(ROOT / "serving").parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+            found |= {n for n in names if n == "config" or n.startswith("config.")}
+    return found
+
+
+def test_image_carries_exactly_the_config_modules_the_serving_app_imports():
+    modules = _config_modules_serving_imports()
+    assert "config.request_limits" in modules  # the app's per-request limits
+    wanted = {"config/__init__.py"} | {m.replace(".", "/") + ".py" for m in modules if m != "config"}
+    copy = re.search(r"^COPY --chown=root:root (.+) /app/config/$", DOCKERFILE.read_text(), re.M)
+    assert copy and set(copy.group(1).split()) == wanted, (copy and copy.group(1), wanted)
+    # They must stay standard library only: the image has no CDK.
+    for rel in wanted:
+        tree = ast.parse((ROOT / rel).read_text())
+        imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and not n.level}
+        assert imported <= set(sys.stdlib_module_names) | {"__future__"}, (rel, imported - set(sys.stdlib_module_names))
+
+
+def test_build_context_allowlist_matches_the_dockerfiles_copy_sources():
+    ignore = [ln.strip() for ln in (ROOT / "serving" / "Dockerfile.dockerignore").read_text().splitlines()
+              if ln.strip() and not ln.startswith("#")]
+    assert ignore[0] == "*", "an allowlist: everything is out unless named"
+    allowed = {ln[1:] for ln in ignore if ln.startswith("!")}
+    sources = [src for ln in DOCKERFILE.read_text().splitlines() if ln.startswith("COPY ")
+               for src in ln.split()[1:-1] if not src.startswith("--")]
+    for src in sources:
+        assert src in allowed or any(src.startswith(a + "/") for a in allowed), f"{src} is not in the build context"
+    assert "serving/local" in ignore and "tests" not in allowed
 
 
 # --- the base image facts the Dockerfile depends on (tests/serving/data/dlc_base/, cited there) -----
@@ -187,14 +292,11 @@ def test_dockerfile_sets_up_the_user_with_the_tested_script():
         "user setup belongs in serving/image/setup_user.sh (tested against the base's /etc files)"
 
 
-def test_dockerfile_uses_the_recorded_python_and_runs_pip_check():
+def test_dockerfile_uses_the_recorded_python():
     python = re.search(r"^ARG PYTHON=(\S+)$", DOCKERFILE.read_text(), re.M)
     assert python and python.group(1) == FACTS["python"]["executable"]
-    runs = " && ".join(_run_lines())
-    steps = [s.strip() for s in runs.split("&&")]
+    steps = [s.strip() for s in " && ".join(_run_lines()).split("&&")]
     assert not [s for s in steps if re.match(r"(pip3?|python3?)\b", s)], "call the DLC's Python by its path (${PYTHON})"
-    install = steps.index('"${PYTHON}" -m pip install --no-cache-dir -r /tmp/requirements-image.txt')
-    assert '"${PYTHON}" -m pip check' in steps[install:], steps
 
 
 def test_base_has_the_tools_kuberay_runs_in_the_ray_container():
@@ -204,17 +306,3 @@ def test_base_has_the_tools_kuberay_runs_in_the_ray_container():
 
     needed = {"bash", kuberay.BASE_WGET_HEALTH_COMMAND.split()[0]}
     assert needed <= set(FACTS["system_tools"]["present"]), needed
-
-
-def _config_modules_serving_imports() -> set[str]:
-    """config.* modules imported by serving/ outside local/ (the image has no local/)."""
-    import ast
-
-    found = set()
-    for path in (ROOT / "serving").rglob("*.py"):
-        if "local" in path.relative_to(ROOT / "serving").parts:
-            continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("config."):
-                found.add(node.module)
-    return found

@@ -119,11 +119,12 @@ def test_bad_auth_args_fail_at_replica_start_naming_the_field(overrides, message
         ServingSettings.from_args(local_cpu_args("/m", "m", **overrides))
 
 
-def test_the_cluster_args_require_the_synced_key():
+def test_the_cluster_args_require_the_mounted_keys():
+    from config.secrets import API_KEYS_DIR
     from k8s_charts.serve_config import serve_args
 
     args = serve_args(load_config({}))
-    assert args["auth"] == "api_keys" and args["api_key_env"] == "VLLM_API_KEY"
+    assert args["auth"] == "api_keys" and args["api_keys_dir"] == API_KEYS_DIR and args["api_key_env"] == ""
     assert args["revision"] == load_config({}).model_revision and args["request_limits"] == load_config({}).limits.to_args()
     assert ServingSettings.from_args(args).engine_options()["override_generation_config"] == {
         "max_new_tokens": load_config({}).limits.max_max_tokens}

@@ -63,6 +63,8 @@ def test_karpenter_values(synth_dev):
     assert values["settings"]["interruptionQueue"] == "${%s.QueueName}" % queue_id
     assert values["nodeSelector"] == {NODE_ROLE_LABEL: CORE_NODE_ROLE}
     assert values["replicas"] >= 2
+    # With IMDS out of a pod's reach Karpenter cannot ask it for the region: it is given.
+    assert {"name": "AWS_REGION", "value": CFG.region} in values["controller"]["env"]
 
 
 def test_karpenter_controller_uses_pod_identity(synth_dev):
@@ -145,6 +147,7 @@ def test_node_classes(synth_dev):
         (root,) = spec["blockDeviceMappings"]
         assert root["rootVolume"] is True and root["ebs"]["encrypted"] is True and root["ebs"]["volumeType"] == "gp3"
         assert spec["metadataOptions"]["httpTokens"] == "required"
+        assert spec["metadataOptions"]["httpPutResponseHopLimit"] == 1, "pods must not reach the node role"
     neuron_root = int(classes["neuron"]["spec"]["blockDeviceMappings"][0]["ebs"]["volumeSize"].removesuffix("Gi"))
     assert neuron_root >= 200, "root volume must hold the Neuron image, weights and compile cache"
 

@@ -106,6 +106,20 @@ def test_core_nodes_have_encrypted_gp3_root_and_imdsv2(synth_dev):
     assert data["MetadataOptions"]["HttpTokens"] == "required"
 
 
+@pytest.mark.parametrize("fixture", ["synth_dev", "synth_prod"])
+def test_every_node_has_imds_hop_limit_1(request, fixture):
+    """Pods cannot reach the node role through IMDS: every managed node group has our launch template
+    and every launch template answers one hop only (the EC2NodeClasses: test_addons.py)."""
+    synth = request.getfixturevalue(fixture)
+    templates = synth.resources("AWS::EC2::LaunchTemplate")
+    assert templates
+    for lid, lt in templates.items():
+        options = lt["Properties"]["LaunchTemplateData"]["MetadataOptions"]
+        assert (options["HttpTokens"], options["HttpPutResponseHopLimit"]) == ("required", 1), lid
+    for lid, ng in synth.resources("AWS::EKS::Nodegroup").items():
+        assert ng["Properties"]["LaunchTemplate"]["Id"]["Ref"] in templates, lid
+
+
 def test_no_accelerator_nodegroups_on_the_cluster(synth_dev, synth_prod):
     for synth in (synth_dev, synth_prod):
         for ng in synth.resources("AWS::EKS::Nodegroup").values():

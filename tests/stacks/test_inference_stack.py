@@ -16,6 +16,12 @@ from tests.support.synth import render  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = "Custom::AWSCDK-EKS-KubernetesResource"
+# The image context: what the serving image needs (serving/ and the config/ modules it imports) ...
+IMAGE_FILES = ["serving/Dockerfile", "serving/app.py", "serving/local/serve.py",
+               "config/__init__.py", "config/request_limits.py", "config/secrets.py"]
+# ... and what must stay out of the asset (and of its content hash, the image tag).
+STRAY_FILES = ["config/environments.py", "config/presets.py", "tools/client.py", "README.md",
+               "serving/__pycache__/app.cpython-311.pyc", "serving/.cache/x", "k8s_charts/vllm_chart.py"]
 HELM = "Custom::AWSCDK-EKS-HelmChart"
 
 
@@ -30,8 +36,9 @@ def stack(tmp_path_factory):
     from stacks.inference_stack import DOCKERFILE, InferenceStack
 
     context = tmp_path_factory.mktemp("image-context")
-    (context / "serving").mkdir()
-    (context / DOCKERFILE).write_text("FROM scratch\n")
+    for path in IMAGE_FILES + STRAY_FILES:
+        (context / path).parent.mkdir(parents=True, exist_ok=True)
+        (context / path).write_text("FROM scratch\n" if path == DOCKERFILE else "x\n")
     cfg = dataclasses.replace(load_config({"env": "dev"}), hf_token_secret_name="llama3/hf-token")
     app = cdk.App(outdir=str(tmp_path_factory.mktemp("cdk-out")))
     env = cdk.Environment(account="123456789012", region=cfg.region)
@@ -84,14 +91,33 @@ def test_rayservice_uses_the_image_asset(stack):
     assert tag in image
 
 
+def test_image_asset_holds_serving_and_the_config_modules_it_imports(stack):
+    """The asset's staged context is exactly serving/ plus config/{__init__,request_limits,secrets}.py
+    (serving/ imports them; serving/Dockerfile COPYs them): nothing else changes the image tag."""
+    _, _, assembly, _ = stack
+    [docker] = json.loads(Path(assembly.directory, "Inference.assets.json").read_text())["dockerImages"].values()
+    staged = Path(assembly.directory, docker["source"]["directory"])
+    files = sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file())
+    assert files == sorted(IMAGE_FILES)
+    imported = {f"config/{m}.py" for m in ("__init__", "request_limits", "secrets")}
+    assert imported <= set(files)
+
+
 def test_secrets_are_generated_not_written(stack):
+    from config.secrets import DEFAULT_API_KEYS, KEY_CURRENT
     cfg, template, _, t = stack
-    secrets = _of_type(template, "AWS::SecretsManager::Secret")
-    assert {s["Properties"]["Name"] for s in secrets.values()} == {
-        f"{cfg.cluster_name}/vllm-api-key", f"{cfg.cluster_name}/open-webui-secret-key"}
-    for s in secrets.values():
+    secrets = {s["Properties"]["Name"]: s for s in _of_type(template, "AWS::SecretsManager::Secret").values()}
+    c = cfg.cluster_name
+    api_keys = {f"{c}/vllm-api-keys/{k.name}" for k in DEFAULT_API_KEYS}
+    assert set(secrets) == api_keys | {f"{c}/open-webui-secret-key", f"{c}/open-webui-admin-password", f"{c}/ray-auth-token"}
+    for name, s in secrets.items():
+        generator = s["Properties"]["GenerateSecretString"]
         assert "SecretString" not in s["Properties"]
-        assert s["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+        assert generator["PasswordLength"] >= 32 and generator["ExcludePunctuation"] is True
+        if name in api_keys:  # {"current": <generated>}: a rotation adds "previous" beside it
+            assert (generator["SecretStringTemplate"], generator["GenerateStringKey"]) == ("{}", KEY_CURRENT)
+        else:
+            assert "GenerateStringKey" not in generator
 
 
 def test_eso_role_reads_only_these_secrets(stack):
@@ -103,6 +129,11 @@ def test_eso_role_reads_only_these_secrets(stack):
     resources = [render(r) for st in statements for r in (st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]])]
     assert all(("llama3/hf-token" in r) or r.startswith("${") for r in resources), resources
     assert not any(r == "*" for r in resources)
+    # Exactly the generated secrets (by their logical ids) and the imported HF token: nothing else.
+    generated = set(_of_type(template, "AWS::SecretsManager::Secret"))
+    refs = {r["Ref"] for st in statements for r in (st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]])
+            if isinstance(r, dict) and "Ref" in r}
+    assert refs == generated
     [assoc] = _of_type(template, "AWS::EKS::PodIdentityAssociation").values()
     assert (assoc["Properties"]["Namespace"], assoc["Properties"]["ServiceAccount"]) == ("external-secrets", "external-secrets")
 

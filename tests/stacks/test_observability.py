@@ -159,6 +159,19 @@ def test_metrics_agent_manifests(synth_dev):
         assert ":" in c["image"] and not c["image"].endswith(":latest")
 
 
+def test_metrics_agent_needs_no_imds(synth_dev):
+    """Nodes answer IMDS one hop only (karpenter_pools.IMDS_HOP_LIMIT): a pod that is not on the host
+    network must take its region and credentials from elsewhere, or the agent publishes nothing."""
+    from platform_constructs.karpenter_pools import IMDS_HOP_LIMIT
+    assert IMDS_HOP_LIMIT == 1
+    objs = {(o["kind"], o["metadata"]["name"]): o for o in synth_dev.manifests("Observability")}
+    spec = objs[("Deployment", agent.NAME)]["spec"]["template"]["spec"]
+    assert not spec.get("hostNetwork")
+    (cw,) = [c for c in spec["containers"] if c["name"] == "cloudwatch-agent"]
+    env = {e["name"]: e.get("value") for e in cw["env"]}
+    assert env["RUN_WITH_IRSA"] == "True" and env["AWS_REGION"] == ENVIRONMENTS["dev"].region
+
+
 def test_metrics_agent_identity_matches_its_service_account(synth_dev):
     template = synth_dev.template("Observability")
     assoc = [v["Properties"] for v in _resources(template, "AWS::EKS::PodIdentityAssociation").values()]

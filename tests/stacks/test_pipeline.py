@@ -4,6 +4,7 @@ stage order, approval before prod, a smoke test after each stage, pinned tools, 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -125,7 +126,9 @@ def test_smoke_step_may_invoke_only_its_function(pipeline_template, projects):
 
 def test_cross_account_keys_and_pinned_tools(pipeline_template, projects):
     keys = _resources(pipeline_template, "AWS::KMS::Key")
-    assert len(keys) == 1 and next(iter(keys.values()))["Properties"]["EnableKeyRotation"] is True
+    # The artifact bucket's cross-account key and the log groups' key (log_encryption.py), both rotated.
+    assert len(keys) == 2 and sum(lid.startswith("LogsKey") for lid in keys) == 1, sorted(keys)
+    assert all(k["Properties"]["EnableKeyRotation"] is True for k in keys.values())
     (bucket,) = _resources(pipeline_template, "AWS::S3::Bucket").values()
     sse = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
     assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
@@ -236,3 +239,54 @@ def test_each_stage_keeps_the_configured_admin_entries_and_endpoint(synth_dev, c
     vpc = cluster["ResourcesVpcConfig"]
     assert vpc.get("PublicAccessCidrs", []) == list(cfg.endpoint_public_cidrs)
     assert vpc["EndpointPublicAccess"] is bool(cfg.endpoint_public_cidrs)
+
+
+# --- IAM wildcards of what CDK Pipelines generates -----------------------------------------------------
+
+def _pipeline_statements(template):
+    return [st for r in _resources(template, "AWS::IAM::Policy").values()
+            for st in r["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def test_generated_star_resources_are_scoped(pipeline_template):
+    """CDK writes "*" for DescribeStacks, ListBucket, the asset roles' CodeBuild calls and the replication
+    key; all of these support resource-level permissions, so the template names them instead."""
+    statements = _pipeline_statements(pipeline_template)
+    assert not [st for st in statements if "*" in (st["Resource"] if isinstance(st["Resource"], list)
+                                                   else [st["Resource"]])]
+    account = PIPELINE.account
+
+    def resources_of(action):
+        return [render(r) for st in statements if action in (st["Action"] if isinstance(st["Action"], list)
+                                                             else [st["Action"]])
+                for r in (st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]])]
+
+    stacks = [r for r in resources_of("cloudformation:DescribeStacks") if ":cloudformation:" in r]
+    assert stacks and all(re.search(rf":cloudformation:[a-z0-9-]+:{account}:stack/\*$", r) for r in stacks)
+    buckets = [r for r in resources_of("s3:ListBucket") if ":s3:::cdk-" in r]
+    assert buckets and all(re.search(rf":s3:::cdk-hnb659fds-assets-{account}-[a-z0-9-]+$", r) for r in buckets)
+    projects = resources_of("codebuild:StartBuild")
+    assert projects and all(re.fullmatch(r"\$\{Pipeline[A-Za-z0-9]+\.Arn\}", r) for r in projects), projects
+    keys = [r for r in resources_of("kms:Decrypt") if ":kms:" in r]
+    assert keys and all(re.search(rf":kms:[a-z0-9-]+:{account}:key/\*$", r) for r in keys)
+
+
+def test_every_generated_wildcard_is_acknowledged_with_what_it_covers(pipeline_template):
+    """Each wildcard resource gets the reason written for its pattern (stacks.pipeline_stack.WILDCARD_REASONS);
+    no reason claims a scoping the ARN does not have, and an unknown wildcard has no reason at all."""
+    from stacks.pipeline_stack import WILDCARD_REASONS, _render, wildcard_reason
+
+    rendered = {_render(r) for st in _pipeline_statements(pipeline_template)
+                for r in (st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]])}
+    wildcards = sorted(r for r in rendered if "*" in r)
+    assert len(wildcards) >= 8
+    used = {wildcard_reason(r) for r in wildcards}
+    assert used == {reason for _, reason in WILDCARD_REASONS}, "every reason is used: none is stale"
+    for r in wildcards:
+        reason = wildcard_reason(r)
+        if "Every " in reason:  # account-wide: the ARN names no project
+            assert not re.search(r"<[A-Za-z0-9]+>", r), r
+        if "of this pipeline's artifact bucket" in reason:
+            assert r.endswith("/*") and ("ArtifactsBucket" in r or "plicationbucket" in r), r
+    with pytest.raises(ValueError, match="has no reason"):
+        wildcard_reason("arn:aws:s3:::*")

@@ -26,12 +26,18 @@ from pathlib import Path
 
 import pytest
 
+from serving.deployment import app_args, local_cpu_row
+from serving.settings import ServingSettings
 from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVING_PYTHON = ROOT / ".venv-serving" / "bin" / "python"
 READY_TIMEOUT_S = 300  # a cold machine imports torch + vLLM + Ray for the first time
 STOP_GRACE_S = 3
+# The longest answer a local request may ask for: local mode's max_tokens ceiling, as the server
+# derives it (serving/deployment.py local_cpu_row -> config/request_limits.py). Tests that want a
+# long generation ask for this; more is refused with 400 by design.
+LOCAL_MAX_TOKENS = ServingSettings.from_args(app_args(local_cpu_row("m", "m"))).limits.max_max_tokens
 
 
 @dataclass

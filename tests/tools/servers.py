@@ -1,5 +1,6 @@
 """Helpers for the tools' tests that start servers: this suite's port range (for
-tests.support.ports.free_port), waiting for HTTP, stopping a process group."""
+tests.support.ports.free_port), waiting for HTTP, stopping a process group, Open WebUI as
+`make webui-local` runs it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,3 +44,57 @@ def stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@dataclass
+class LocalWebUI:
+    """Open WebUI started by tools/webui/run_local.py (`make webui-local`), as a user runs it: signup
+    off, the admin bootstrapped with the password run_local.py writes into the data dir."""
+    data_dir: Path
+    base_url: str  # the OpenAI-compatible endpoint it talks to
+    api_key: str
+    port: int = 0
+    proc: subprocess.Popen | None = None
+    log: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_email(self) -> str:
+        from config.webui import ADMIN_EMAIL
+        return ADMIN_EMAIL
+
+    @property
+    def password_file(self) -> Path:
+        from tools.webui.run_local import ADMIN_PASSWORD_FILE
+        return self.data_dir / ADMIN_PASSWORD_FILE
+
+    @property
+    def admin_password(self) -> str:
+        return self.password_file.read_text().strip()
+
+    def start(self, *, timeout_s: float = 300) -> "LocalWebUI":
+        if not WEBUI_PYTHON.exists():
+            raise RuntimeError("Open WebUI is not set up: run `make setup-webui`")
+        from tests.support.ports import free_port
+        self.port = free_port(PORT_RANGE)
+        self.log = self.data_dir.parent / f"{self.data_dir.name}-open-webui.log"
+        cmd = [str(WEBUI_PYTHON), "-m", "tools.webui.run_local", "--port", str(self.port), "--base-url",
+               self.base_url, "--data-dir", str(self.data_dir)]
+        env = {**os.environ, "OPENAI_API_KEY": self.api_key}
+        with open(self.log, "a") as out:
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        try:
+            wait_http(f"{self.url}/health", timeout_s=timeout_s, proc=self.proc, log=self.log)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop(self.proc)
+            self.proc = None

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.local_server import LOCAL_MAX_TOKENS
 from tools.bench import metrics as m
 from tools.bench import runner as r
 from tools.bench.__main__ import main
@@ -119,7 +120,7 @@ def test_a_level_stops_at_its_timeout_and_keeps_what_finished(local_endpoint):
 
     client = Endpoint(local_endpoint.base_url, local_endpoint.api_key or "EMPTY", None).async_client(timeout=60)
     # Long answers (the tiny model never stops early) against a 1.5 s budget: the run must stop on time.
-    requests = [PreparedRequest("Count slowly. " * 20, 1500, None) for _ in range(4)]
+    requests = [PreparedRequest("Count slowly. " * 20, LOCAL_MAX_TOKENS, None) for _ in range(4)]
 
     async def run():
         try:

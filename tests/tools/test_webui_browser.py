@@ -1,6 +1,7 @@
 """Open WebUI (`make webui-local`) in headless Debian Chromium against local mode.
 
-A person's first minutes: create the first admin account, pick the model, send a message, watch the
+A person's first minutes: sign in as the admin Open WebUI bootstrapped (signup is off; the password is
+in the data dir's 0600 file, as `make webui-local` prints), pick the model, send a message, watch the
 reply stream in. Playwright drives the Chromium tools/webui/browser.py finds ($CHROMIUM_EXECUTABLE,
 Debian's /usr/bin/chromium, or Playwright's own, as tools/webui/install_browser.sh installs it); the
 test never downloads one. The screenshot of the answer is saved under results/webui/ and its path printed.
@@ -8,14 +9,11 @@ test never downloads one. The screenshot of the answer is saved under results/we
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 
 import pytest
 
-from tests.support.ports import free_port
-from tests.tools.servers import PORT_RANGE, ROOT, WEBUI_PYTHON, stop, wait_http
+from tests.tools.servers import ROOT, LocalWebUI
 from tools.webui.browser import BrowserMissing, find_chromium
 
 pytestmark = pytest.mark.browser
@@ -46,24 +44,20 @@ RECORD_LENGTHS = """() => {
 
 @pytest.fixture(scope="module")
 def webui(local_endpoint, tmp_path_factory):
-    if not WEBUI_PYTHON.exists():
-        pytest.fail("Open WebUI is not set up: run `make setup-webui`")
-    port = free_port(PORT_RANGE)
-    data_dir = tmp_path_factory.mktemp("open-webui-data")  # fresh per run: no earlier admin account
-    log = data_dir.parent / "open-webui.log"
-    cmd = [str(WEBUI_PYTHON), "-m", "tools.webui.run_local", "--port", str(port), "--base-url",
-           local_endpoint.base_url, "--data-dir", str(data_dir)]
-    env = {**os.environ, "OPENAI_API_KEY": local_endpoint.api_key or "EMPTY"}
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    # A fresh data dir per run: Open WebUI bootstraps the admin into its empty database.
+    server = LocalWebUI(data_dir=tmp_path_factory.mktemp("open-webui") / "data", base_url=local_endpoint.base_url,
+                        api_key=local_endpoint.api_key or "EMPTY")
     try:
-        wait_http(f"http://127.0.0.1:{port}/health", timeout_s=300, proc=proc, log=log)
-        yield f"http://127.0.0.1:{port}"
+        server.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
     finally:
-        stop(proc)
+        server.stop()
 
 
-def test_admin_signs_up_picks_the_model_and_sees_the_reply_stream(webui, local_endpoint):
+def test_admin_signs_in_picks_the_model_and_sees_the_reply_stream(webui, local_endpoint):
     from playwright.sync_api import expect, sync_playwright
 
     model = local_endpoint.model
@@ -77,20 +71,19 @@ def test_admin_signs_up_picks_the_model_and_sees_the_reply_stream(webui, local_e
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(60_000)
-            page.goto(webui, wait_until="networkidle")
+            page.goto(webui.url, wait_until="networkidle")
 
-            # 1. The first account on a fresh instance becomes the admin.
-            page.get_by_role("button", name="Get started").click()
-            page.get_by_placeholder("Enter Your Full Name").fill("Platform Admin")
-            page.get_by_placeholder("Enter Your Email").fill("admin@example.com")
-            page.get_by_placeholder("Enter Your Password").fill("local-Test-passw0rd")
-            page.get_by_role("button", name="Create Admin Account").click()
+            # 1. No signup: the sign-in form, and the admin Open WebUI created at its first start.
+            expect(page.get_by_role("button", name="Create Admin Account")).to_have_count(0)
+            page.get_by_placeholder("Enter Your Email").fill(webui.admin_email)
+            page.get_by_placeholder("Enter Your Password").fill(webui.admin_password)
+            page.get_by_role("button", name="Sign in", exact=True).click()
             whats_new = page.get_by_role("button", name="Okay, Let's Go!")
             whats_new.wait_for()
             whats_new.click()
             me = page.evaluate("""() => fetch('/api/v1/auths/', {headers: {Authorization: 'Bearer ' + localStorage.token}})
                                     .then(r => r.json())""")
-            assert me["role"] == "admin" and me["email"] == "admin@example.com", me
+            assert me["role"] == "admin" and me["email"] == webui.admin_email, me
 
             # 2. Pick the model served by local mode from the selector.
             page.locator("#model-selector-model-button").click()
@@ -143,7 +136,6 @@ def _wait_until_stable(page, *, seconds: float, timeout_s: float) -> None:
 
 # --- document upload (issue 9, item 10): the endpoint has no embeddings model -----------------------
 
-ADMIN = {"name": "Platform Admin", "email": "admin@example.com", "password": "local-Test-passw0rd"}
 DOCUMENT = "The platform's smoke test asks the model for 2 + 2; the answer is 4.\n" * 20
 
 
@@ -172,18 +164,17 @@ def test_a_document_upload_is_processed_without_an_embeddings_model(webui):
     """Open WebUI's upload runs the document through its retrieval pipeline. With the chart's settings
     (config/webui.py) it must finish `completed` with the document's text -- not `failed` trying to
     embed it with an endpoint that serves no embeddings model (local mode answers /v1/embeddings 404)."""
-    status, auth = _api(webui, "/api/v1/auths/signin", json_body={k: ADMIN[k] for k in ("email", "password")})
-    if status != 200:  # run on its own: no account yet, so this one becomes the admin
-        status, auth = _api(webui, "/api/v1/auths/signup", json_body=ADMIN)
+    status, auth = _api(webui.url, "/api/v1/auths/signin",
+                        json_body={"email": webui.admin_email, "password": webui.admin_password})
     assert status == 200, auth
     boundary = "----llama3-inf2-upload"
     form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"notes.txt\"\r\n"
             f"Content-Type: text/plain\r\n\r\n{DOCUMENT}\r\n--{boundary}--\r\n").encode()
     # process_in_background=false: the answer comes once Open WebUI has processed the file.
-    status, uploaded = _api(webui, "/api/v1/files/?process=true&process_in_background=false", token=auth["token"],
+    status, uploaded = _api(webui.url, "/api/v1/files/?process=true&process_in_background=false", token=auth["token"],
                             data=form, content_type=f"multipart/form-data; boundary={boundary}")
     assert status == 200, uploaded
-    status, stored = _api(webui, f"/api/v1/files/{uploaded['id']}", token=auth["token"])
+    status, stored = _api(webui.url, f"/api/v1/files/{uploaded['id']}", token=auth["token"])
     assert status == 200, stored
     data = stored["data"]
     print(f"\nupload status: {data.get('status')!r}, error: {data.get('error')!r}")

@@ -14,7 +14,13 @@ deleted (the resource depends on them), removes, for one cluster:
 Never touched: anything CloudFormation manages (`aws:cloudformation:stack-id` tag) and the cluster
 security group EKS manages itself (`aws:eks:cluster-name`). Not-found errors count as done, so a
 second run is a no-op. Every other AWS error is collected and reported in the failure reason. The
-whole run stops at a deadline: `TimeoutSeconds`, capped by the Lambda's remaining time.
+whole run stops at a deadline: TIMEOUT_SECONDS, capped by the Lambda's remaining time.
+
+Which cluster and VPC: CLUSTER_NAME and VPC_ID in the function's environment, set by the construct
+(platform_constructs/cleanup/__init__.py) -- never the invocation event, so whoever can invoke the
+function cannot point it at another cluster. An event that names a cluster or VPC other than those is
+refused before any AWS call. What counts as "this cluster's" is OWNER_TAGS below; the function's IAM
+policy is generated from the same table, so the role allows exactly the deletes the handler attempts.
 
 Standard library + boto3 only (both are in the Lambda Python runtime).
 """
@@ -35,13 +41,55 @@ LOG = logging.getLogger()
 LOG.setLevel(logging.INFO)
 
 NODEPOOL_TAG = "karpenter.sh/nodepool"
-LAUNCH_TEMPLATE_CLUSTER_TAG = "karpenter.k8s.aws/cluster"
 EKS_CLUSTER_TAG = "eks:eks-cluster-name"
 ELBV2_CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 VPC_CNI_CLUSTER_TAG = "cluster.k8s.amazonaws.com/name"
 EBS_CSI_CLUSTER_TAG = "KubernetesCluster"
+EBS_CSI_CLUSTER_NAME_TAG = "ebs.csi.aws.com/cluster-name"
 CFN_STACK_TAG = "aws:cloudformation:stack-id"
 EKS_MANAGED_SG_TAG = "aws:eks:cluster-name"
+CLUSTER = "{cluster}"  # placeholder in OWNER_TAGS for the cluster's name
+# The tags by which a resource is one a controller created for this cluster, per kind (any one pair
+# suffices), as the controllers write them:
+#  - Karpenter v1.14.1 (aws/karpenter-provider-aws pkg/utils/utils.go GetTags): instances, their
+#    volumes and ENIs, and launch templates get kubernetes.io/cluster/<name>=owned,
+#    eks:eks-cluster-name=<name> and karpenter.sh/nodepool (v1 launch templates no longer carry
+#    karpenter.k8s.aws/cluster: pkg/providers/launchtemplate finds its own by eks:eks-cluster-name);
+#  - AWS Load Balancer Controller (kubernetes-sigs/aws-load-balancer-controller pkg/deploy/tracking/
+#    provider.go): elbv2.k8s.aws/cluster=<name> on every load balancer, target group, security group;
+#  - the in-tree/cloud-provider-aws service controller (kubernetes/cloud-provider-aws pkg/providers/v1/
+#    tags.go): kubernetes.io/cluster/<name>=owned on the load balancers and groups it creates;
+#  - VPC CNI v1.23 (aws/amazon-vpc-cni-k8s pkg/awsutils/awsutils.go eniClusterTagKey): ENIs get
+#    cluster.k8s.amazonaws.com/name=<name>;
+#  - EBS CSI driver v1.64 (kubernetes-sigs/aws-ebs-csi-driver pkg/driver/controller.go): with
+#    --k8s-tag-cluster-id, volumes get kubernetes.io/cluster/<id>=owned, KubernetesCluster=<id> and
+#    ebs.csi.aws.com/cluster-name=<id> (without it only ebs.csi.aws.com/cluster=true, which names no
+#    cluster: such volumes are left alone).
+_OWNED = ("kubernetes.io/cluster/" + CLUSTER, "owned")
+_ELB = (_OWNED, (ELBV2_CLUSTER_TAG, CLUSTER))
+OWNER_TAGS: dict[str, tuple[tuple[str, str], ...]] = {
+    "instance": (_OWNED,),
+    "launch-template": (_OWNED,),
+    "load-balancer": _ELB,
+    "classic-load-balancer": (_OWNED,),
+    "target-group": _ELB,
+    "network-interface": (_OWNED, (EKS_CLUSTER_TAG, CLUSTER), (VPC_CNI_CLUSTER_TAG, CLUSTER)),
+    "volume": (_OWNED, (EKS_CLUSTER_TAG, CLUSTER), (EBS_CSI_CLUSTER_TAG, CLUSTER), (EBS_CSI_CLUSTER_NAME_TAG, CLUSTER)),
+    "security-group": _ELB,
+}
+# Never deleted whatever else they carry (the IAM policy denies them too): CloudFormation's own
+# resources, and the cluster security group EKS creates (it is also tagged kubernetes.io/cluster/<name>).
+PROTECTED_TAGS = {
+    "instance": (CFN_STACK_TAG,), "launch-template": (CFN_STACK_TAG,), "load-balancer": (CFN_STACK_TAG,),
+    "classic-load-balancer": (CFN_STACK_TAG,), "target-group": (CFN_STACK_TAG,),
+    "network-interface": (CFN_STACK_TAG,), "volume": (CFN_STACK_TAG,),
+    "security-group": (CFN_STACK_TAG, EKS_MANAGED_SG_TAG),
+}
+
+
+def owner_tags(kind: str, cluster_name: str) -> list[tuple[str, str]]:
+    """The (key, value) pairs, any of which makes a resource of `kind` this cluster's."""
+    return [(k.replace(CLUSTER, cluster_name), v.replace(CLUSTER, cluster_name)) for k, v in OWNER_TAGS[kind]]
 LIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
 # Errors meaning "already gone": the desired state is reached.
 GONE = {
@@ -51,10 +99,6 @@ GONE = {
     "AccessPointNotFound",
 }
 RETRYABLE = {"DependencyViolation", "ResourceInUse", "InvalidNetworkInterface.InUse", "VolumeInUse"}
-
-
-def cluster_tag(cluster_name: str) -> str:
-    return f"kubernetes.io/cluster/{cluster_name}"
 
 
 class CleanupError(RuntimeError):
@@ -119,17 +163,11 @@ class Cleaner:
 
     # --- helpers --------------------------------------------------------------------------------
 
-    def _owned(self, tags: dict[str, str]) -> bool:
-        """A resource a controller created for this cluster, and not one CloudFormation or EKS manages."""
-        if CFN_STACK_TAG in tags or EKS_MANAGED_SG_TAG in tags:
+    def _owned(self, kind: str, tags: dict[str, str]) -> bool:
+        """A `kind` resource a controller created for this cluster, and not one CloudFormation or EKS manages."""
+        if any(t in tags for t in PROTECTED_TAGS[kind]):
             return False
-        return (
-            tags.get(cluster_tag(self.cluster_name)) == "owned"
-            or tags.get(ELBV2_CLUSTER_TAG) == self.cluster_name
-            or tags.get(EKS_CLUSTER_TAG) == self.cluster_name
-            or tags.get(VPC_CNI_CLUSTER_TAG) == self.cluster_name
-            or tags.get(EBS_CSI_CLUSTER_TAG) == self.cluster_name
-        )
+        return any(tags.get(key) == value for key, value in owner_tags(kind, self.cluster_name))
 
     def _time_left(self) -> float:
         return self.deadline - self.clock()
@@ -169,10 +207,7 @@ class Cleaner:
     def karpenter_instances(self) -> dict[str, str]:
         """Live instances Karpenter launched for this cluster in this VPC: {id: state}."""
         found: dict[str, str] = {}
-        owner_filters = (
-            {"Name": f"tag:{cluster_tag(self.cluster_name)}", "Values": ["owned"]},
-            {"Name": f"tag:{EKS_CLUSTER_TAG}", "Values": [self.cluster_name]},
-        )
+        owner_filters = [{"Name": f"tag:{k}", "Values": [v]} for k, v in owner_tags("instance", self.cluster_name)]
         for owner in owner_filters:
             pages = self.ec2.get_paginator("describe_instances").paginate(Filters=[
                 owner,
@@ -183,7 +218,7 @@ class Cleaner:
             for page in pages:
                 for reservation in page.get("Reservations", []):
                     for inst in reservation.get("Instances", []):
-                        if CFN_STACK_TAG not in _tags(inst.get("Tags")):
+                        if self._owned("instance", _tags(inst.get("Tags"))):
                             found[inst["InstanceId"]] = inst["State"]["Name"]
         return found
 
@@ -210,11 +245,11 @@ class Cleaner:
 
     # --- load balancers and target groups ---------------------------------------------------------
 
-    def _elbv2_owned(self, arns: list[str]) -> list[str]:
+    def _elbv2_owned(self, kind: str, arns: list[str]) -> list[str]:
         owned = []
         for batch in _chunks(arns, 20):
             for desc in self.elbv2.describe_tags(ResourceArns=batch)["TagDescriptions"]:
-                if self._owned(_tags(desc.get("Tags"))):
+                if self._owned(kind, _tags(desc.get("Tags"))):
                     owned.append(desc["ResourceArn"])
         return owned
 
@@ -222,7 +257,7 @@ class Cleaner:
         lbs = []
         for page in self.elbv2.get_paginator("describe_load_balancers").paginate():
             lbs += [lb["LoadBalancerArn"] for lb in page["LoadBalancers"] if lb.get("VpcId") == self.vpc_id]
-        for arn in self._elbv2_owned(lbs):
+        for arn in self._elbv2_owned("load-balancer", lbs):
             self._call("load-balancer", arn, lambda arn=arn: self.elbv2.delete_load_balancer(LoadBalancerArn=arn))
 
         classic = []
@@ -232,14 +267,14 @@ class Cleaner:
         for batch in _chunks(classic, 20):
             for desc in self.elb.describe_tags(LoadBalancerNames=batch)["TagDescriptions"]:
                 name = desc["LoadBalancerName"]
-                if self._owned(_tags(desc.get("Tags"))):
+                if self._owned("classic-load-balancer", _tags(desc.get("Tags"))):
                     self._call("classic-load-balancer", name,
                                lambda name=name: self.elb.delete_load_balancer(LoadBalancerName=name))
 
         tgs = []
         for page in self.elbv2.get_paginator("describe_target_groups").paginate():
             tgs += [tg["TargetGroupArn"] for tg in page["TargetGroups"] if tg.get("VpcId") == self.vpc_id]
-        for arn in self._elbv2_owned(tgs):
+        for arn in self._elbv2_owned("target-group", tgs):
             self._call("target-group", arn, lambda arn=arn: self.elbv2.delete_target_group(TargetGroupArn=arn),
                        retry=True)
 
@@ -257,7 +292,7 @@ class Cleaner:
             {"Name": "status", "Values": ["available"]},
         ])
         for eni in enis:
-            if self._owned(_tags(eni.get("TagSet"))):
+            if self._owned("network-interface", _tags(eni.get("TagSet"))):
                 eni_id = eni["NetworkInterfaceId"]
                 self._call("network-interface", eni_id,
                            lambda i=eni_id: self.ec2.delete_network_interface(NetworkInterfaceId=i), retry=True)
@@ -269,7 +304,7 @@ class Cleaner:
             {"Name": "availability-zone", "Values": azs},
         ])
         for vol in volumes:
-            if self._owned(_tags(vol.get("Tags"))):
+            if self._owned("volume", _tags(vol.get("Tags"))):
                 vol_id = vol["VolumeId"]
                 self._call("volume", vol_id, lambda v=vol_id: self.ec2.delete_volume(VolumeId=v), retry=True)
 
@@ -277,7 +312,8 @@ class Cleaner:
         groups = self._describe("describe_security_groups", "SecurityGroups", [
             {"Name": "vpc-id", "Values": [self.vpc_id]},
         ])
-        doomed = [g for g in groups if g.get("GroupName") != "default" and self._owned(_tags(g.get("Tags")))]
+        doomed = [g for g in groups if g.get("GroupName") != "default"
+                  and self._owned("security-group", _tags(g.get("Tags")))]
         doomed_ids = {g["GroupId"] for g in doomed}
         # Rules in other groups (e.g. the node group) that point at a doomed group block its deletion.
         for g in groups:
@@ -297,10 +333,14 @@ class Cleaner:
             self._call("security-group", gid, lambda gid=gid: self.ec2.delete_security_group(GroupId=gid), retry=True)
 
     def delete_launch_templates(self) -> None:
+        """Karpenter's launch templates: its own tags (owner + nodepool), as its role may delete them."""
         templates = self._describe("describe_launch_templates", "LaunchTemplates", [
-            {"Name": f"tag:{LAUNCH_TEMPLATE_CLUSTER_TAG}", "Values": [self.cluster_name]},
+            *({"Name": f"tag:{k}", "Values": [v]} for k, v in owner_tags("launch-template", self.cluster_name)),
+            {"Name": "tag-key", "Values": [NODEPOOL_TAG]},
         ])
         for lt in templates:
+            if not self._owned("launch-template", _tags(lt.get("Tags"))):
+                continue
             lt_id = lt["LaunchTemplateId"]
             self._call("launch-template", lt_id, lambda i=lt_id: self.ec2.delete_launch_template(LaunchTemplateId=i))
 
@@ -334,6 +374,36 @@ class Cleaner:
 
 # Seconds kept back from the Lambda's own timeout so the handler can report before it is killed.
 LAMBDA_MARGIN_SECONDS = 30
+# The function's environment (set by the construct; one source for both sides).
+ENV_CLUSTER_NAME, ENV_VPC_ID, ENV_TIMEOUT_SECONDS = "CLUSTER_NAME", "VPC_ID", "TIMEOUT_SECONDS"
+# Event properties an override would come in; present and different from the environment: refused.
+EVENT_OVERRIDES = {"ClusterName": "cluster_name", "VpcId": "vpc_id"}
+
+
+@dataclass(frozen=True)
+class CleanupConfig:
+    cluster_name: str
+    vpc_id: str
+    timeout_seconds: float = 600.0
+    poll_seconds: float = 10.0
+
+    @classmethod
+    def from_env(cls, env) -> "CleanupConfig":
+        missing = [k for k in (ENV_CLUSTER_NAME, ENV_VPC_ID) if not env.get(k)]
+        if missing:
+            raise CleanupError(f"environment variables missing: {missing}; they are set by the ClusterCleanup "
+                               "construct (platform_constructs/cleanup): redeploy the Addons stack")
+        return cls(cluster_name=env[ENV_CLUSTER_NAME], vpc_id=env[ENV_VPC_ID],
+                   timeout_seconds=float(env.get(ENV_TIMEOUT_SECONDS, 600)))
+
+
+def refuse_overrides(event: dict, config: CleanupConfig) -> None:
+    """The event may not choose the cluster or VPC: one naming others is refused, before any AWS call."""
+    props = event.get("ResourceProperties") or {}
+    for prop, attr in EVENT_OVERRIDES.items():
+        if prop in props and props[prop] != getattr(config, attr):
+            raise CleanupError(f"refused: the event names {prop}={props[prop]!r}, but this function cleans up only "
+                               f"{getattr(config, attr)!r} (its {attr.upper()} environment variable)")
 
 
 def deadline_for(timeout_seconds: float, context, clock: Callable[[], float] = time.monotonic) -> float:
@@ -343,18 +413,16 @@ def deadline_for(timeout_seconds: float, context, clock: Callable[[], float] = t
     return clock() + max(0.0, budget)
 
 
-def on_event(event, context, *, session: boto3.Session | None = None, clock: Callable[[], float] = time.monotonic,
-             sleep: Callable[[float], None] = time.sleep) -> dict:
-    props = event.get("ResourceProperties", {})
-    missing = [k for k in ("ClusterName", "VpcId") if not props.get(k)]
-    if missing:
-        raise CleanupError(f"custom resource properties missing: {missing}")
-    physical_id = event.get("PhysicalResourceId") or f"cluster-cleanup-{props['ClusterName']}"
+def on_event(event, context, *, config: CleanupConfig | None = None, session: boto3.Session | None = None,
+             clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> dict:
+    config = config or CleanupConfig.from_env(os.environ)
+    refuse_overrides(event, config)
+    physical_id = event.get("PhysicalResourceId") or f"cluster-cleanup-{config.cluster_name}"
     if event.get("RequestType") != "Delete":
         return {"PhysicalResourceId": physical_id}
-    deadline = deadline_for(float(props.get("TimeoutSeconds", 600)), context, clock)
-    cleaner = Cleaner(cluster_name=props["ClusterName"], vpc_id=props["VpcId"], deadline=deadline,
-                      session=session, poll_seconds=float(props.get("PollSeconds", 10)), clock=clock, sleep=sleep)
+    deadline = deadline_for(config.timeout_seconds, context, clock)
+    cleaner = Cleaner(cluster_name=config.cluster_name, vpc_id=config.vpc_id, deadline=deadline, session=session,
+                      poll_seconds=config.poll_seconds, clock=clock, sleep=sleep)
     report = cleaner.run()
     return {"PhysicalResourceId": physical_id, "Data": {"Summary": report.summary()[:1000]}}
 
