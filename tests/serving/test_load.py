@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
+from serving.deployment import app_args, local_cpu_row
+from serving.settings import ServingSettings
 from tests.serving.conftest import assert_serving
+from tests.support.local_server import LOCAL_MAX_TOKENS
 
 pytestmark = pytest.mark.serving
 
@@ -36,10 +39,14 @@ def test_16_concurrent_streams_all_complete_with_the_same_greedy_text(local_endp
 
 
 def test_flood_beyond_the_queue_gets_503_with_retry_after(local_endpoint, http):
-    # The local app admits max_ongoing_requests=32 + max_queued_requests=64 per replica. All 130
-    # requests start together (a barrier: starting threads one by one let early ones finish first on a
-    # fast machine) and each holds its slot for 600 tokens, so more than 96 are in flight at once.
-    flood, tokens = 130, 600
+    # The local app admits max_ongoing_requests + max_queued_requests per replica (serving/deployment.py).
+    # All requests start together (a barrier: starting threads one by one let early ones finish first on
+    # a fast machine) and each holds its slot for the longest answer local mode allows, so that many
+    # more than the admitted number are in flight at once even while the first batches finish (with
+    # 600 tokens and 34 over, one full-suite run on 2 cores saw all 130 admitted).
+    settings = ServingSettings.from_args(app_args(local_cpu_row("m", "m")))
+    admitted = settings.max_ongoing_requests + settings.max_queued_requests
+    flood, tokens = admitted + 64, LOCAL_MAX_TOKENS
     start = threading.Barrier(flood)
 
     def one(i: int):
