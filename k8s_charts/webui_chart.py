@@ -14,7 +14,7 @@ from config import names
 from config.secrets import (API_KEY_SECRET, API_KEY_SECRET_KEY, WEBUI_ADMIN_PASSWORD_KEY, WEBUI_ADMIN_SECRET,
                             WEBUI_SECRET, WEBUI_SECRET_KEY)
 from config.versions import OPEN_WEBUI_IMAGE
-from config.kubernetes import RUNTIME_DEFAULT_SECCOMP, app_labels
+from config.kubernetes import RESTRICTED, RUNTIME_DEFAULT_SECCOMP, app_labels, pod_security_labels
 from config.webui import ADMIN_PASSWORD_MAX_BYTES, COMMON_ENV, admin_identity_env
 from k8s_charts.inputs import ChartInputs, check_image
 from k8s_charts.network_policies import WEBUI_POD_LABELS, webui_network_policies
@@ -49,7 +49,7 @@ class WebUiChart(PlatformChart):
         super().__init__(scope, id, namespace=names.WEBUI_NAMESPACE)
         check_image("OPEN_WEBUI_IMAGE", OPEN_WEBUI_IMAGE)
         # Open WebUI needs nothing privileged: enforce the restricted Pod Security Standard.
-        self.namespace_obj = namespace(self, names.WEBUI_NAMESPACE, {"pod-security.kubernetes.io/enforce": "restricted"})
+        self.namespace_obj = namespace(self, names.WEBUI_NAMESPACE, pod_security_labels(RESTRICTED))
         # Accounts, chats and settings (SQLite) survive restarts and rescheduling.
         data = kplus.PersistentVolumeClaim(
             self, "data",
