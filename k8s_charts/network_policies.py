@@ -123,7 +123,7 @@ def _webui_egress(scope: Construct, ray_labels: dict[str, str]) -> None:
     the API server or the internet. NetworkPolicy sees the pod IPs behind the Service (after kube-proxy's
     DNAT), so the peers are the serve Service's backends: the workers, since the head is excluded from
     it (vllm_chart.py HEAD_SERVES_TRAFFIC; tests/k8s_charts/test_webui.py fails if that changes)."""
-    workers = {**ray_labels, "ray.io/node-type": "worker"}  # set by KubeRay on worker pods (cf. RAY_HEAD_LABELS)
+    workers = {**ray_labels, **RAY_WORKER_LABELS}
     rules = [kplus.NetworkPolicyRule(
         peer=_from_namespace(scope, "serve-pods", names.VLLM_NAMESPACE, workers),
         ports=[kplus.NetworkPolicyPort.tcp(names.SERVE_PORT)],

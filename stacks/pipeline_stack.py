@@ -253,8 +253,10 @@ class PipelineStack(Stack):
                 resources = statement.get("Resource", [])
                 resources = resources if isinstance(resources, list) else [resources]
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                if "*" not in resources or any(scope_of(a) is None for a in actions):
-                    continue  # no generated wildcard we know: the wildcard test and cdk-nag judge what is left
+                if "*" not in resources or not all(scope_of(a) for a in actions):
+                    # No generated wildcard we know (or nothing to scope it to, e.g. no support region: an
+                    # empty Resource list is an invalid policy): the wildcard test and cdk-nag judge it.
+                    continue
                 scoped = [r for r in resources if r != "*"]
                 for action in actions:
                     scoped += [r for r in scope_of(action) if r not in scoped]

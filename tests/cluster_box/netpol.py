@@ -72,48 +72,44 @@ def _selecting(pod: BoxPod, policies: list[dict], direction: str) -> list[tuple[
 
 def iptables_rules(pod: BoxPod, policies: list[dict], pods: list[BoxPod], node_ip: str) -> list[list[str]]:
     """iptables arguments (INPUT and OUTPUT chains of the pod's own netns) that enforce `policies` for `pod`."""
-    return _ingress_rules(pod, policies, pods, node_ip) + _egress_rules(pod, policies, pods)
+    return _rules(pod, policies, pods, INGRESS, always_from=node_ip) + _rules(pod, policies, pods, EGRESS)
 
 
-def _ingress_rules(pod: BoxPod, policies: list[dict], pods: list[BoxPod], node_ip: str) -> list[list[str]]:
-    selecting = _selecting(pod, policies, "Ingress")
+@dataclass(frozen=True)
+class _Direction:
+    policy_type: str  # "Ingress" | "Egress"
+    chain: str
+    interface_flag: str  # the loopback match
+    peers_key: str  # "from" | "to"
+    address_flag: str  # the peer's side of the packet
+    protocols: tuple[str, ...]
+
+
+INGRESS = _Direction("Ingress", "INPUT", "-i", "from", "-s", ("TCP",))
+# A peer of egress that matches no pod of the box (CoreDNS in kube-system) allows nothing here.
+EGRESS = _Direction("Egress", "OUTPUT", "-o", "to", "-d", ("TCP", "UDP"))
+
+
+def _rules(pod: BoxPod, policies: list[dict], pods: list[BoxPod], d: _Direction,
+           always_from: str | None = None) -> list[list[str]]:
+    selecting = _selecting(pod, policies, d.policy_type)
     if not selecting:
         return []
     rules = [
-        ["-A", "INPUT", "-i", "lo", "-j", "ACCEPT"],
-        ["-A", "INPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
-        ["-A", "INPUT", "-s", node_ip, "-j", "ACCEPT"],
+        ["-A", d.chain, d.interface_flag, "lo", "-j", "ACCEPT"],
+        ["-A", d.chain, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
     ]
+    if always_from:  # the pod's own node (the kubelet's probes)
+        rules.append(["-A", d.chain, d.address_flag, always_from, "-j", "ACCEPT"])
     for where, p in selecting:
-        for rule in p["spec"].get("ingress") or []:
-            peers = rule.get("from")
-            sources = [None] if not peers else sorted({q.ip for peer in peers for q in _peer_pods(peer, p["metadata"]["namespace"], pods, where)})
-            for src in sources:
-                for port in _ports(rule, where):
-                    args = ["-A", "INPUT"] + (["-s", src] if src else [])
+        for rule in p["spec"].get(d.policy_type.lower()) or []:
+            peers = rule.get(d.peers_key)
+            addresses = [None] if not peers else sorted(
+                {q.ip for peer in peers for q in _peer_pods(peer, p["metadata"]["namespace"], pods, where)})
+            for address in addresses:
+                for port in _ports(rule, where, d.protocols):
+                    args = ["-A", d.chain] + ([d.address_flag, address] if address else [])
                     args += ["-p", port[0], "--dport", str(port[1])] if port else []
                     rules.append(args + ["-j", "ACCEPT"])
-    rules.append(["-A", "INPUT", "-j", "DROP"])
-    return rules
-
-
-def _egress_rules(pod: BoxPod, policies: list[dict], pods: list[BoxPod]) -> list[list[str]]:
-    """Egress: a peer that matches no pod of the box (CoreDNS in kube-system) allows nothing here."""
-    selecting = _selecting(pod, policies, "Egress")
-    if not selecting:
-        return []
-    rules = [
-        ["-A", "OUTPUT", "-o", "lo", "-j", "ACCEPT"],
-        ["-A", "OUTPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
-    ]
-    for where, p in selecting:
-        for rule in p["spec"].get("egress") or []:
-            peers = rule.get("to")
-            dests = [None] if not peers else sorted({q.ip for peer in peers for q in _peer_pods(peer, p["metadata"]["namespace"], pods, where)})
-            for dst in dests:
-                for port in _ports(rule, where, ("TCP", "UDP")):
-                    args = ["-A", "OUTPUT"] + (["-d", dst] if dst else [])
-                    args += ["-p", port[0], "--dport", str(port[1])] if port else []
-                    rules.append(args + ["-j", "ACCEPT"])
-    rules.append(["-A", "OUTPUT", "-j", "DROP"])
+    rules.append(["-A", d.chain, "-j", "DROP"])
     return rules

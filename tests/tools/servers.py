@@ -4,6 +4,7 @@ tests.support.ports.free_port), waiting for HTTP, stopping a process group, Open
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -34,6 +35,29 @@ def wait_http(url: str, *, headers: dict | None = None, timeout_s: float, proc: 
             pass
         time.sleep(1)
     raise RuntimeError(f"{url} did not answer within {timeout_s:.0f} s")
+
+
+def webui_api(base: str, path: str, *, token: str | None = None, json_body: dict | None = None,
+              data: bytes | None = None, content_type: str | None = None, timeout: float = 120) -> tuple[int, object]:
+    """One call to Open WebUI's HTTP API: (status, JSON body), an error's body as JSON when it is JSON,
+    else as text. POST when there is a body (`json_body`, or raw `data` of `content_type`), else GET."""
+    body = json.dumps(json_body).encode() if json_body is not None else data
+    req = urllib.request.Request(base + path, data=body, method="POST" if body is not None else "GET")
+    if json_body is not None:
+        req.add_header("Content-Type", "application/json")
+    if content_type:
+        req.add_header("Content-Type", content_type)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        text = exc.read().decode(errors="replace")
+        try:
+            return exc.code, json.loads(text)
+        except ValueError:
+            return exc.code, text
 
 
 def stop(proc: subprocess.Popen) -> None:

@@ -6,34 +6,18 @@ every start. No model is needed: the endpoint is a closed port, which these call
 
 from __future__ import annotations
 
-import json
 import secrets
 import stat
-import urllib.error
-import urllib.request
 
 import pytest
 
-from tests.tools.servers import LocalWebUI
+from tests.tools.servers import LocalWebUI, webui_api
 
 CLOSED_ENDPOINT = "http://127.0.0.1:9/v1"  # discard port: Open WebUI only stores the URL
 
 
 def _call(base: str, path: str, body: dict | None = None, token: str | None = None) -> tuple[int, object]:
-    req = urllib.request.Request(base + path, data=None if body is None else json.dumps(body).encode(),
-                                 method="GET" if body is None else "POST")
-    req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        text = exc.read().decode(errors="replace")
-        try:
-            return exc.code, json.loads(text)
-        except ValueError:
-            return exc.code, text
+    return webui_api(base, path, json_body=body, token=token, timeout=60)
 
 
 @pytest.fixture(scope="module")

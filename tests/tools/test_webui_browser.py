@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.tools.servers import ROOT, LocalWebUI
+from tests.tools.servers import ROOT, LocalWebUI, webui_api
 from tools.webui.browser import BrowserMissing, find_chromium
 
 pytestmark = pytest.mark.browser
@@ -139,42 +139,21 @@ def _wait_until_stable(page, *, seconds: float, timeout_s: float) -> None:
 DOCUMENT = "The platform's smoke test asks the model for 2 + 2; the answer is 4.\n" * 20
 
 
-def _api(base: str, path: str, *, token: str | None = None, json_body: dict | None = None,
-         data: bytes | None = None, content_type: str | None = None):
-    import json
-    import urllib.error
-    import urllib.request
-
-    body = json.dumps(json_body).encode() if json_body is not None else data
-    req = urllib.request.Request(base + path, data=body, method="POST" if body is not None else "GET")
-    if json_body is not None:
-        req.add_header("Content-Type", "application/json")
-    if content_type:
-        req.add_header("Content-Type", content_type)
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=120) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode(errors="replace")
-
-
 def test_a_document_upload_is_processed_without_an_embeddings_model(webui):
     """Open WebUI's upload runs the document through its retrieval pipeline. With the chart's settings
     (config/webui.py) it must finish `completed` with the document's text -- not `failed` trying to
     embed it with an endpoint that serves no embeddings model (local mode answers /v1/embeddings 404)."""
-    status, auth = _api(webui.url, "/api/v1/auths/signin",
+    status, auth = webui_api(webui.url, "/api/v1/auths/signin",
                         json_body={"email": webui.admin_email, "password": webui.admin_password})
     assert status == 200, auth
     boundary = "----llama3-inf2-upload"
     form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"notes.txt\"\r\n"
             f"Content-Type: text/plain\r\n\r\n{DOCUMENT}\r\n--{boundary}--\r\n").encode()
     # process_in_background=false: the answer comes once Open WebUI has processed the file.
-    status, uploaded = _api(webui.url, "/api/v1/files/?process=true&process_in_background=false", token=auth["token"],
+    status, uploaded = webui_api(webui.url, "/api/v1/files/?process=true&process_in_background=false", token=auth["token"],
                             data=form, content_type=f"multipart/form-data; boundary={boundary}")
     assert status == 200, uploaded
-    status, stored = _api(webui.url, f"/api/v1/files/{uploaded['id']}", token=auth["token"])
+    status, stored = webui_api(webui.url, f"/api/v1/files/{uploaded['id']}", token=auth["token"])
     assert status == 200, stored
     data = stored["data"]
     print(f"\nupload status: {data.get('status')!r}, error: {data.get('error')!r}")
