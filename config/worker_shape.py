@@ -18,6 +18,11 @@ from config.names import NODEPOOL_BY_FAMILY
 from config.presets import AcceleratorPreset, Price
 
 
+# One node beyond the worker group's maximum: when Karpenter disrupts a worker node (expiry, drift,
+# an unhealthy node) the replacement pod needs a node of its own before the old one is gone.
+DISRUPTION_SURGE_NODES = 1
+
+
 @dataclass(frozen=True)
 class WorkerShape:
     preset: AcceleratorPreset  # the resolved preset (overrides applied): engine fields, instance facts
@@ -32,8 +37,8 @@ class WorkerShape:
     # Worker pods (= nodes: one pod per node) for the environment's min/max Serve replicas.
     min_pods: int
     max_pods: int
-    # Nodes the NodePool limits leave room for: max_replicas, one node per replica as the limits have
-    # always been sized (at least max_pods, so the limits never stop the worker group's scale-up).
+    # Nodes the NodePool limits leave room for: every worker pod the Ray autoscaler may ask for, plus
+    # DISRUPTION_SURGE_NODES so a replacement can launch while a disrupted node still serves.
     max_nodes: int
     # Each replica's share of the pod's CPUs (tokenization, sampling, HTTP), its Ray num_cpus.
     replica_cpus: int
@@ -50,6 +55,10 @@ class WorkerShape:
 
 def derive_worker_shape(preset: AcceleratorPreset, min_replicas: int, max_replicas: int) -> WorkerShape:
     per_node = preset.replicas_per_node
+    # The one number the three limits derive from: Serve's max_replicas (the environment's), the Ray
+    # autoscaler's worker-group maxReplicas (the pods that host them) and the NodePool limits (those
+    # pods' nodes plus the surge). They used to disagree: the NodePool had room for max_replicas nodes.
+    max_pods = math.ceil(max_replicas / per_node)
     return WorkerShape(
         preset=preset,
         pool=NODEPOOL_BY_FAMILY[preset.family],
@@ -59,8 +68,8 @@ def derive_worker_shape(preset: AcceleratorPreset, min_replicas: int, max_replic
         neuron_devices=preset.neuron_devices,
         replicas_per_node=per_node,
         min_pods=math.ceil(min_replicas / per_node),
-        max_pods=math.ceil(max_replicas / per_node),
-        max_nodes=max_replicas,
+        max_pods=max_pods,
+        max_nodes=max_pods + DISRUPTION_SURGE_NODES,
         replica_cpus=preset.worker_cpu // per_node,
         ray_neuron_cores=preset.neuron_cores,
         price=preset.price,

@@ -14,7 +14,7 @@ from k8s_charts import rayservice as rs
 from k8s_charts.inputs import ChartInputs
 from k8s_charts.network_policies import ray_network_policies
 from k8s_charts.objects import PlatformChart, custom_resource, namespace
-from serving.deployment import NEURON_CORES_RESOURCE
+from serving.deployment import GRACEFUL_SHUTDOWN_TIMEOUT_S, NEURON_CORES_RESOURCE
 from serving.settings import RAY_SERVE_ENV
 from k8s_charts.serve_config import CACHE_MOUNT, HF_HOME, serve_config_yaml
 
@@ -108,6 +108,10 @@ def autoscaler_token_volume() -> dict[str, Any]:
     ]}}
 
 
+# What `ray stop` itself may take after Serve's graceful shutdown, within the pod's grace period.
+RAY_STOP_GRACE_S = 30
+
+
 def _prestop() -> dict[str, Any]:
     # Leave the Ray cluster cleanly so Serve drains this node's replicas.
     return {"preStop": {"exec": {"command": ["/bin/sh", "-c", "ray stop"]}}}
@@ -171,8 +175,8 @@ def worker_template(inputs: ChartInputs) -> dict[str, Any]:
             "tolerations": [{"key": names.NEURON_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
             # Workers never call the Kubernetes API.
             "automountServiceAccountToken": False,
-            # Serve's graceful shutdown (60 s) plus `ray stop`.
-            "terminationGracePeriodSeconds": 90,
+            # Serve's graceful shutdown plus `ray stop` (derived: a longer Serve drain must not be cut short).
+            "terminationGracePeriodSeconds": GRACEFUL_SHUTDOWN_TIMEOUT_S + RAY_STOP_GRACE_S,
             "volumes": [
                 # vLLM and Ray exchange tensors through shared memory; the default 64 MiB is far too small.
                 {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{max(2, shape.memory_gib // 4)}Gi"}},

@@ -89,10 +89,19 @@ def engine_namespace(options: dict[str, Any]) -> Namespace:
     return args
 
 
+def apply_device_env(device_env: dict[str, str | None]) -> None:
+    """The engine options' environment, in this process (the EngineCore inherits it); None unsets."""
+    for name, value in device_env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @asynccontextmanager
-async def engine_client(args: Namespace, device_env: dict[str, str]) -> AsyncIterator[Any]:
+async def engine_client(args: Namespace, device_env: dict[str, str | None]) -> AsyncIterator[Any]:
     """Start vLLM's engine (AsyncLLM + its EngineCore process) and shut it down on exit."""
-    os.environ.update(device_env)
+    apply_device_env(device_env)
     engine_args = resolve("AsyncEngineArgs").from_cli_args(args)
     async with resolve("build_async_engine_client_from_engine_args")(engine_args) as client:
         yield client

@@ -21,6 +21,8 @@ ROUTE_PREFIX = "/"
 IMPORT_PATH = "serving.app:build_app"
 DEPLOYMENT_NAME = "VLLMDeployment"
 DEVICES = ("neuron", "cpu")
+# The thread count Ray sets in each worker from its num_cpus (ray/_private/utils.py set_omp_num_threads_if_unset).
+RAY_THREAD_PIN = "OMP_NUM_THREADS"
 # "api_keys": every route but /health needs a valid key, and a replica without any key refuses to
 # start. "disabled": no key at all, only ever on purpose (local mode's --no-auth, tests).
 AUTH_MODES = ("api_keys", "disabled")
@@ -256,7 +258,7 @@ class ServingSettings:
         }
         # No VLLM_MAX_N_SEQUENCES: vLLM 0.16 (the DLC's) has no such variable (vllm/envs.py); the
         # `n` cap is serving.middleware.NCapMiddleware on both versions.
-        env: dict[str, str] = {}
+        env: dict[str, str | None] = {}  # set, or unset with None, before the engine starts
         if self.device == "neuron":
             if self.compiled_artifacts_dir:
                 # NxD Inference loads compiled artifacts from here (and saves them on first compile).
@@ -272,6 +274,13 @@ class ServingSettings:
                 enable_prefix_caching=False,
             )
         else:
+            # Ray pins OMP_NUM_THREADS to the replica's num_cpus (1 for a fraction of a CPU) in every
+            # worker it starts, and the EngineCore process inherits it: local mode's engine ran torch
+            # on one of the machine's cores, half the throughput of vLLM's own server (issue 12).
+            # Unset, vLLM's CPU backend binds its threads to the cores this process may use, as it
+            # does when started by itself (vllm/utils/ompmultiprocessing.py, VLLM_CPU_OMP_THREADS_BIND
+            # auto). On Neuron Ray's pin stays: it is the replica's CPU share of the node.
+            env[RAY_THREAD_PIN] = None
             options.update(
                 device_env=env,
                 dtype="float32",

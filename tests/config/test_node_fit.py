@@ -14,6 +14,7 @@ from config.node_fit import (
 )
 from config.presets import PRESETS
 from config.versions import KARPENTER_VERSION
+from config.worker_shape import DISRUPTION_SURGE_NODES
 from platform_constructs import karpenter_pools
 
 # The "Resources" tables Karpenter generates for every instance type (allocatable cpu / memory, pods):
@@ -118,14 +119,18 @@ def _gib(quantity: str) -> int:
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
-def test_nodepool_limits_allow_max_replicas_worker_nodes(preset):
-    """Karpenter holds limits against node capacity (core scheduler.go filterByRemainingResources)."""
+def test_nodepool_limits_allow_every_worker_pod_and_a_replacement(preset):
+    """Karpenter holds limits against node capacity (core scheduler.go filterByRemainingResources).
+    Serve's max_replicas, the worker group's maxReplicas and the NodePool limits derive from one
+    number: pods = ceil(max_replicas / replicas_per_node), nodes = pods + the disruption surge."""
     for cfg in all_environments():
         cfg = dataclasses.replace(cfg, accelerator_preset=preset)
         shape, node = cfg.worker_shape, estimate(preset)
         limits = next(m for m in karpenter_pools.node_pools(shape) if m["metadata"]["name"] == shape.pool)["spec"]["limits"]
-        n = cfg.max_replicas
-        assert shape.max_nodes == n >= shape.max_pods  # room for every worker pod, one per node
+        pods = -(-cfg.max_replicas // shape.replicas_per_node)
+        assert shape.max_pods == pods and (pods - 1) * shape.replicas_per_node < cfg.max_replicas
+        n = pods + DISRUPTION_SURGE_NODES
+        assert shape.max_nodes == n  # every worker pod on its own node, and one replacement
         assert int(limits["cpu"]) >= n * node.capacity_cpu_m // 1000, (cfg.name, preset)
         assert _gib(limits["memory"]) * 1024 >= n * INSTANCE_TYPES[preset].memory_mib >= n * node.capacity_memory_mib
         assert int(limits[NEURON_RESOURCE]) >= n * shape.neuron_devices

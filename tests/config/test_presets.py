@@ -253,3 +253,5 @@ def test_every_consumer_uses_the_worker_shapes_figures(synthesized, name):
     assert shape.replicas_per_node * p.tensor_parallel_size == shape.ray_neuron_cores == p.neuron_cores
     assert shape.replica_cpus * shape.replicas_per_node <= shape.cpu
     assert shape.max_pods * shape.replicas_per_node >= cfg.max_replicas
+    serve_max = dep["autoscaling_config"]["max_replicas"] if "autoscaling_config" in dep else dep["num_replicas"]
+    assert serve_max == cfg.max_replicas

@@ -107,3 +107,10 @@ def test_the_standalone_entry_parses_its_flags_without_the_serving_venv():
     assert result.returncode == 0, result.stderr
     for flag in ("--rounds", "--concurrency", "--output-tokens", "--proxy", "--json"):
         assert flag in result.stdout
+
+
+def test_vllm_server_command_passes_dict_options_as_json():
+    """vLLM parses dict-valued flags with json.loads: str(dict) made `vllm serve` exit with 2 at startup."""
+    cmd = overhead.vllm_server_command("/models/tiny", 18002, "tiny-llama3")
+    value = cmd[cmd.index("--override-generation-config") + 1]
+    assert isinstance(json.loads(value), dict)

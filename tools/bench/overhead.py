@@ -176,6 +176,8 @@ def vllm_server_command(model: str, port: int, served_model_name: str) -> list[s
             cmd.append(flag)
         elif isinstance(value, list):
             cmd += [flag, *map(str, value)]
+        elif isinstance(value, dict):  # vLLM parses these flags as JSON (e.g. --override-generation-config)
+            cmd += [flag, json.dumps(value)]
         else:
             cmd += [flag, str(value)]
     return cmd

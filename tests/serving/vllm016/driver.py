@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import threading
 import time
@@ -175,7 +174,7 @@ async def main() -> dict:
     options = settings.engine_options()
     # As serving/app.py: vLLM's own serve namespace, then the engine config vLLM would build from it.
     args = compat.engine_namespace(options)
-    os.environ.update(options["device_env"])
+    compat.apply_device_env(options["device_env"])
     vllm_config = compat.resolve("AsyncEngineArgs").from_cli_args(args).create_engine_config()
     engine = FakeEngineClientForRouteTests(vllm_config)
     app = await compat.openai_app(engine, args)
