@@ -181,7 +181,8 @@ def test_accelerator_pools(synth_dev, name, family):
 def test_inf2_limits_follow_preset_and_replicas(synth_dev, synth_prod):
     for synth, cfg in ((synth_dev, CFG), (synth_prod, load_config({"env": "prod"}))):
         limits = _kinds(synth, "NodePool")[NODEPOOL_INF2]["spec"]["limits"]
-        assert int(limits[NEURON_RESOURCE]) == cfg.preset.neuron_devices * cfg.max_replicas
+        # Every worker pod the Ray autoscaler may ask for, one per node, plus one replacement node.
+        assert int(limits[NEURON_RESOURCE]) == cfg.preset.neuron_devices * (cfg.worker_shape.max_pods + 1)
 
 
 # --- Neuron and KubeRay -------------------------------------------------------------------------
