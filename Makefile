@@ -10,7 +10,7 @@ CDK := CDK_DISABLE_CLI_TELEMETRY=true npx --no-install cdk
 ENV ?= dev
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup setup-serving setup-vllm016 setup-webui setup-checkov setup-box crds synth dist test serve-local bench webui-local time-synth first-hour clean
+.PHONY: setup setup-serving setup-vllm016 setup-webui setup-checkov setup-box crds synth dist test serve-local bench webui-local time-synth first-hour cold-start clean
 
 ## setup: venv with the CDK app and test tools + the pinned CDK CLI (idempotent)
 setup: $(VENV)/.installed node_modules/.installed
@@ -108,6 +108,10 @@ webui-local: setup-webui
 ## time-synth: median wall time of a full `cdk synth` (warm-up + several runs)
 time-synth: setup
 	$(VENV)/bin/python scripts/time_synth.py
+
+## cold-start: the cold-start budget per preset, each phase with its source, against the 180 s goal
+cold-start: setup
+	$(VENV)/bin/python -m tools.cold_start
 
 ## first-hour: copy-paste commands for operating a deployed environment (ENV=dev|prod)
 first-hour: setup
