@@ -71,3 +71,8 @@ GP3_STORAGE_CLASS = "gp3"
 # CloudWatch dashboard of an environment: f"{stack_prefix}{CLOUDWATCH_DASHBOARD_SUFFIX}"
 # (stack_prefix from config/environments.py); the first-hour commands link to it.
 CLOUDWATCH_DASHBOARD_SUFFIX = "-inference"
+
+# Service account of the RayService's worker pods (the vLLM replicas). Its EKS Pod Identity association
+# (stacks/inference_stack.py) gives them the model store's role: read weights/ and artifacts/, write
+# artifacts/ only (config/model_store.py). The chart must set serviceAccountName on the worker pods.
+RAY_WORKER_SERVICE_ACCOUNT = "ray-worker"

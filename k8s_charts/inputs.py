@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from config.environments import ConfigError, EnvironmentConfig, check_api_key_names
+from config.model_store import ModelStoreError, bucket_name
 from config.secrets import (
     ApiKeySpec, api_key_secret_name, ray_auth_secret_name, webui_admin_secret_name, webui_secret_name,
 )
@@ -14,6 +15,8 @@ from config.secrets import (
 _IMAGE = re.compile(
     r"^[a-z0-9.\-_]+(:\d+)?(/[a-z0-9.\-_]+)+(:(?P<tag>[\w][\w.\-]{0,127}))?(@sha256:[a-f0-9]{64})?$"
 )
+# The account dist/ names when the environment has none (its image URI uses the same, write_dist.py).
+PLACEHOLDER_ACCOUNT = "000000000000"
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -46,6 +49,8 @@ class ChartInputs:
     webui_secret: str
     webui_admin_secret: str
     ray_auth_secret: str
+    # The environment's S3 model store (config/model_store.py); the workers fetch from it.
+    model_store_bucket: str
     hf_token_secret: str | None = None
     # Namespace of an ingress controller allowed to reach Open WebUI and the serve port (None: none).
     ingress_namespace: str | None = None
@@ -65,4 +70,9 @@ class ChartInputs:
         kw.setdefault("webui_admin_secret", webui_admin_secret_name(cfg.cluster_name))
         kw.setdefault("ray_auth_secret", ray_auth_secret_name(cfg.cluster_name))
         kw.setdefault("hf_token_secret", cfg.hf_token_secret_name)
+        if "model_store_bucket" not in kw:
+            try:  # the name the inference stack gives it; dist/ without an account: a placeholder one
+                kw["model_store_bucket"] = bucket_name(cfg.cluster_name, cfg.account or PLACEHOLDER_ACCOUNT, cfg.region)
+            except ModelStoreError as exc:
+                raise ConfigError(str(exc)) from None
         return cls(cfg=cfg, serving_image=serving_image, **kw)

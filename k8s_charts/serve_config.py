@@ -9,8 +9,6 @@ together. The args and the `deployments` block both come from the serving app's 
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import fields
 from typing import Any
 
@@ -18,13 +16,13 @@ import yaml
 
 from config.environments import ConfigError, EnvironmentConfig
 from config.names import SERVE_PORT
-from config.presets import AcceleratorPreset
 from config.project import CACHE_DIR
 from config.secrets import API_KEYS_DIR
 from config.versions import NEURON_VLLM_IMAGE
 # The serving app's own names and builder (pure Python, no vLLM/Ray import): one definition for both sides.
 from k8s_charts.inputs import api_key_specs
 from serving.deployment import ServeRow, app_args, deployment_options, http_options
+from serving.model_store import compile_key_for
 from serving.settings import APP_NAME, IMPORT_PATH, ROUTE_PREFIX, ServingSettings, SettingsError
 
 TOOL_CALL_PARSER = "llama3_json"
@@ -32,31 +30,38 @@ TOOL_CALL_PARSER = "llama3_json"
 # pod, on the port the serve Service and the NetworkPolicies name.
 SERVE_HOST = "0.0.0.0"
 
-# Node-local cache of the worker (see vllm_chart.py): Hugging Face downloads and Neuron-compiled
-# artifacts, so a restarted worker neither downloads nor recompiles for tens of minutes.
+# The worker's local copy of the model store (docs/model-store.md), on the pod's model-cache volume
+# (vllm_chart.py): the model-fetch init container writes the weights and the compiled artifacts here
+# and the engine loads them from here, so `model` in the args is this directory, not the hub id.
 CACHE_MOUNT = CACHE_DIR
 HF_HOME = f"{CACHE_MOUNT}/huggingface"
+WEIGHTS_DIR = f"{CACHE_MOUNT}/weights"
 ARTIFACTS_MOUNT = f"{CACHE_MOUNT}/neuron"
 
 # Exactly the keys serving/settings.py accepts (its dataclass is the contract's definition).
 ARG_KEYS = tuple(f.name for f in fields(ServingSettings))
 
 
-def compiled_artifacts_dir(model_id: str, preset: AcceleratorPreset, revision: str = "") -> str:
-    """A directory per (model and revision, engine shape, Neuron SDK image): artifacts of another
-    model revision, shape or SDK are never loaded (NxD Inference may keep sharded weights there)."""
-    slug = re.sub(r"[^a-z0-9.]+", "-", model_id.lower()).strip("-") + (f"-{revision[:8]}" if revision else "")
-    sdk = hashlib.sha256(NEURON_VLLM_IMAGE.encode()).hexdigest()[:8]
-    shape = f"tp{preset.tensor_parallel_size}-len{preset.max_model_len}-seqs{preset.max_num_seqs}-bs{preset.block_size}"
-    return f"{ARTIFACTS_MOUNT}/{slug}-{shape}-{sdk}"
+def compiled_artifacts_dir(compile_key: str) -> str:
+    """One directory per compile key: artifacts of another model, revision, shape or SDK never load."""
+    return f"{ARTIFACTS_MOUNT}/{compile_key}"
 
 
-def serve_row(cfg: EnvironmentConfig) -> ServeRow:
-    """This environment's row of the serving app's builder."""
+def model_compile_key(cfg: EnvironmentConfig) -> str:
+    """The model store's compile key of this environment's engine (config/model_store.py): the hub id
+    and commit (the args' `model` is the local copy), the Neuron image, the engine's compiled shape."""
+    settings = ServingSettings.from_args(serve_args(cfg, compile_key=""))
+    return compile_key_for(settings, model=cfg.model_id, revision=cfg.model_revision,
+                           image=NEURON_VLLM_IMAGE, compiler_flags="")
+
+
+def serve_row(cfg: EnvironmentConfig, compile_key: str | None = None) -> ServeRow:
+    """This environment's row of the serving app's builder (compile_key: model_compile_key(cfg))."""
     shape = cfg.worker_shape
     p = shape.preset
+    key = model_compile_key(cfg) if compile_key is None else compile_key
     return ServeRow(
-        model=cfg.model_id,
+        model=WEIGHTS_DIR,
         served_model_name=cfg.model_id,
         device="neuron",
         tensor_parallel_size=p.tensor_parallel_size,
@@ -66,9 +71,10 @@ def serve_row(cfg: EnvironmentConfig) -> ServeRow:
         max_replicas=cfg.max_replicas,
         # Each replica gets its share of the worker pod's CPUs (tokenization, sampling, HTTP).
         num_cpus=float(shape.replica_cpus),
-        compiled_artifacts_dir=compiled_artifacts_dir(cfg.model_id, p, cfg.model_revision),
+        compiled_artifacts_dir=compiled_artifacts_dir(key) if key else "",
         tool_call_parser=TOOL_CALL_PARSER,
-        revision=cfg.model_revision,
+        # The weights are a local directory (fetched at cfg.model_revision, which the compile key holds).
+        revision="",
         # Every route but /health needs one of the named keys: the synced Secret mounted read-only at
         # API_KEYS_DIR (vllm_chart.py), re-read by the replica, so a rotation needs no restart; a
         # replica that finds no key there refuses to start. Each key's optional rate limit from config.
@@ -79,11 +85,11 @@ def serve_row(cfg: EnvironmentConfig) -> ServeRow:
     )
 
 
-def serve_args(cfg: EnvironmentConfig) -> dict[str, Any]:
+def serve_args(cfg: EnvironmentConfig, compile_key: str | None = None) -> dict[str, Any]:
     # The serving app's own builder and parser: what it would reject at replica start fails here,
     # before synthesis.
     try:
-        return app_args(serve_row(cfg))
+        return app_args(serve_row(cfg, compile_key))
     except SettingsError as exc:
         raise ConfigError(f"serving args for {cfg.name}/{cfg.worker_shape.instance_type}: {exc}") from None
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import cdk8s
+import cdk8s_plus_27 as kplus
 from constructs import Construct
 
 from config import names
@@ -16,7 +18,9 @@ from k8s_charts.network_policies import ray_network_policies
 from k8s_charts.objects import PlatformChart, custom_resource, namespace
 from serving.deployment import GRACEFUL_SHUTDOWN_TIMEOUT_S, NEURON_CORES_RESOURCE
 from serving.settings import RAY_SERVE_ENV
-from k8s_charts.serve_config import CACHE_MOUNT, HF_HOME, serve_config_yaml
+from k8s_charts.serve_config import (
+    CACHE_MOUNT, HF_HOME, WEIGHTS_DIR, compiled_artifacts_dir, model_compile_key, serve_config_yaml,
+)
 
 APP_LABELS = app_labels(names.RAYSERVICE_NAME)
 # The labels every pod of this RayService carries: ours (the pod templates') plus KubeRay's
@@ -49,11 +53,12 @@ HEAD_PORTS = (
 # It is also the pods' fsGroup, so the mounted API keys (mode 0440) and the cache are the group's.
 RAY_UID = 1000
 RAY_GID = 1000
-# The worker's model cache (HF_HOME, Neuron-compiled artifacts) is an emptyDir: baseline Pod Security
-# forbids the hostPath it used to be, and an emptyDir is 0777 and fsGroup-owned, so uid 1000 writes it
-# with no root init container. It lives as long as the pod: a recreated worker downloads and compiles
-# again until the S3 model store of the cold-start issue (issue 12) lands (docs/charts.md).
+# The worker's model cache: the weights and compiled artifacts the model-fetch init container copies
+# from the S3 model store (docs/model-store.md), read by the engine. An emptyDir: baseline Pod Security
+# forbids a hostPath, an emptyDir is 0777 and fsGroup-owned (uid 1000 writes it with no root init
+# container), and nothing node-local is needed any more: a new pod on a new node fetches in seconds.
 MODEL_CACHE_VOLUME = "model-cache"
+MODEL_FETCH_CONTAINER = "model-fetch"
 # Ours, not a preset figure: weights (16 GB), the original/ checkpoint a full snapshot may also hold
 # (16 GB) and the compiled artifacts of every shape fit many times over, yet a runaway download or
 # compile is evicted long before it fills the Neuron node's 500 GiB root volume
@@ -117,6 +122,34 @@ def _prestop() -> dict[str, Any]:
     return {"preStop": {"exec": {"command": ["/bin/sh", "-c", "ray stop"]}}}
 
 
+def model_fetch_command(inputs: ChartInputs) -> list[str]:
+    """The worker's first step: weights (and artifacts, if published) from the model store to the
+    model cache; the lease decides whether this worker compiles and publishes (serving/model_store.py)."""
+    cfg = inputs.cfg
+    key = model_compile_key(cfg)
+    return ["python", "-m", "serving.model_store", "fetch", "--bucket", inputs.model_store_bucket,
+            "--model", cfg.model_id, "--revision", cfg.model_revision, "--weights-dir", WEIGHTS_DIR,
+            "--compile-key", key, "--artifacts-dir", compiled_artifacts_dir(key)]
+
+
+def model_fetch_container(inputs: ChartInputs, resources: dict[str, str]) -> dict[str, Any]:
+    return {
+        "name": MODEL_FETCH_CONTAINER,
+        "image": inputs.serving_image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": model_fetch_command(inputs),
+        # The main container's CPU and memory (the pod's request is the larger of the two, so this
+        # costs nothing): s3transfer's threads and the hub fallback use them.
+        "resources": {"requests": dict(resources), "limits": dict(resources)},
+        # AWS credentials come from EKS Pod Identity (the ray-worker service account); the region
+        # explicitly, so the S3 endpoint never depends on what the webhook injects.
+        "env": [{"name": "AWS_REGION", "value": inputs.cfg.region}, {"name": "HF_HOME", "value": HF_HOME}]
+               + [e for e in _env(inputs) if e["name"] == HF_TOKEN_KEY],
+        "securityContext": _container_security(),
+        "volumeMounts": [{"name": MODEL_CACHE_VOLUME, "mountPath": CACHE_MOUNT}],
+    }
+
+
 def head_template(inputs: ChartInputs) -> dict[str, Any]:
     container = {
         "name": "ray-head",
@@ -144,8 +177,8 @@ def head_template(inputs: ChartInputs) -> dict[str, Any]:
 
 def worker_template(inputs: ChartInputs) -> dict[str, Any]:
     shape = inputs.cfg.worker_shape
-    resources = {"cpu": str(shape.cpu), "memory": f"{shape.memory_gib}Gi",
-                 names.NEURON_RESOURCE: str(shape.neuron_devices)}
+    host = {"cpu": str(shape.cpu), "memory": f"{shape.memory_gib}Gi"}
+    resources = {**host, names.NEURON_RESOURCE: str(shape.neuron_devices)}
     container = {
         "name": "ray-worker",
         "image": inputs.serving_image,
@@ -168,12 +201,15 @@ def worker_template(inputs: ChartInputs) -> dict[str, Any]:
         "metadata": {"labels": dict(APP_LABELS)},
         "spec": {
             "schedulerName": names.NEURON_SCHEDULER_NAME,
+            # Its Pod Identity association (stacks/inference_stack.py) is the model store's worker role.
+            "serviceAccountName": names.RAY_WORKER_SERVICE_ACCOUNT,
+            "initContainers": [model_fetch_container(inputs, host)],
             "containers": [container],
             "securityContext": _pod_security(),
             # One worker pod per node, on the preset's instance type from the Karpenter NodePool.
             "nodeSelector": {names.NODEPOOL_LABEL: shape.pool, "node.kubernetes.io/instance-type": shape.instance_type},
             "tolerations": [{"key": names.NEURON_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
-            # Workers never call the Kubernetes API.
+            # Workers never call the Kubernetes API (Pod Identity mounts its own token, for AWS only).
             "automountServiceAccountToken": False,
             # Serve's graceful shutdown plus `ray stop` (derived: a longer Serve drain must not be cut short).
             "terminationGracePeriodSeconds": GRACEFUL_SHUTDOWN_TIMEOUT_S + RAY_STOP_GRACE_S,
@@ -181,7 +217,7 @@ def worker_template(inputs: ChartInputs) -> dict[str, Any]:
                 # vLLM and Ray exchange tensors through shared memory; the default 64 MiB is far too small.
                 {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{max(2, shape.memory_gib // 4)}Gi"}},
                 {"name": "ray-logs", "emptyDir": {}},
-                # Survives a container restart, not a new pod (MODEL_CACHE_VOLUME above).
+                # Survives a container restart; a new pod fetches again (MODEL_CACHE_VOLUME above).
                 {"name": MODEL_CACHE_VOLUME, "emptyDir": {"sizeLimit": f"{MODEL_CACHE_SIZE_LIMIT_GIB}Gi"}},
                 _api_keys_volume(),
             ],
@@ -237,4 +273,10 @@ class VllmChart(PlatformChart):
         self.namespace_obj = namespace(self, names.VLLM_NAMESPACE, dict(NAMESPACE_POD_SECURITY))
         self.rayservice = custom_resource(self, "rayservice", rayservice_spec(inputs).to_manifest())
         self.rayservice.add_dependency(self.namespace_obj)
+        # The workers' identity: no API token (automount off), only the Pod Identity association.
+        self.worker_service_account = kplus.ServiceAccount(
+            self, "ray-worker-sa", automount_token=False,
+            metadata=cdk8s.ApiObjectMetadata(name=names.RAY_WORKER_SERVICE_ACCOUNT, labels=dict(APP_LABELS)))
+        self.worker_service_account.node.add_dependency(self.namespace_obj)
+        self.rayservice.add_dependency(self.worker_service_account)
         ray_network_policies(self, RAY_POD_LABELS, inputs.ingress_namespace, head_serves=HEAD_SERVES_TRAFFIC)

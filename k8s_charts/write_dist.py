@@ -2,6 +2,8 @@
 
     python -m k8s_charts.write_dist --env dev --out dist [--image URI] [--ingress-namespace NS]
 
+Without --model-store-bucket, the model store is the bucket the inference stack names for the
+environment (config/model_store.py bucket_name, with the placeholder account when it has none).
 Without --image, the serving image is the project's ECR repository (config/project.py
 SERVING_REPOSITORY) in the environment's account, tagged with a hash of serving/ (build and push it
 with that tag, or pass --image).
@@ -21,7 +23,7 @@ import yaml
 from config.environments import ConfigError, load_config
 from config.project import SERVING_REPOSITORY
 from k8s_charts.app import build_charts
-from k8s_charts.inputs import ChartInputs
+from k8s_charts.inputs import PLACEHOLDER_ACCOUNT, ChartInputs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +39,7 @@ def serving_source_hash() -> str:
 
 
 def default_image(account: str | None, region: str) -> str:
-    return f"{account or '000000000000'}.dkr.ecr.{region}.amazonaws.com/{SERVING_REPOSITORY}:src-{serving_source_hash()}"
+    return f"{account or PLACEHOLDER_ACCOUNT}.dkr.ecr.{region}.amazonaws.com/{SERVING_REPOSITORY}:src-{serving_source_hash()}"
 
 
 def write(out: Path, inputs: ChartInputs) -> list[Path]:
@@ -59,12 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", default=None, help="environment name from config/environments.py (default: dev)")
     parser.add_argument("--out", default="dist", help="output folder (its *.yaml files are replaced)")
     parser.add_argument("--image", default=None, help="serving image URI with a pinned tag or digest")
+    parser.add_argument("--model-store-bucket", default=None,
+                        help="the model store's bucket (default: the name the inference stack gives it)")
     parser.add_argument("--ingress-namespace", default=None, help="namespace of an ingress controller allowed in")
     args = parser.parse_args(argv)
     try:
         cfg = load_config({"env": args.env} if args.env else {})
         image = args.image or default_image(cfg.account, cfg.region)
-        inputs = ChartInputs.for_environment(cfg, image, ingress_namespace=args.ingress_namespace)
+        extra = {"model_store_bucket": args.model_store_bucket} if args.model_store_bucket else {}
+        inputs = ChartInputs.for_environment(cfg, image, ingress_namespace=args.ingress_namespace, **extra)
         paths = write(Path(args.out), inputs)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

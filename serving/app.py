@@ -39,6 +39,11 @@ class VLLMServer:
         self._engine = await self._engine_cm.__aenter__()
         await self._generate_one_token()
         self._watchdog = asyncio.get_running_loop().create_task(self._exit_when_engine_dies())
+        if self.settings.compiled_artifacts_dir:
+            # The engine has compiled (or loaded) by now; if this worker won the model store's compile
+            # lease, its artifacts go to the store in the background (the replica serves meanwhile).
+            self._publish = asyncio.get_running_loop().run_in_executor(None, _publish_compile,
+                                                                       self.settings.compiled_artifacts_dir)
         logger.info("vLLM %s engine ready for %s", compat.vllm_version(), self.settings.served_model_name)
 
     def _load_keys(self) -> KeyRing | None:
@@ -90,6 +95,16 @@ class VLLMServer:
         engine_cm = getattr(self, "_engine_cm", None)
         if engine_cm is not None:
             await engine_cm.__aexit__(None, None, None)
+
+
+def _publish_compile(artifacts_dir: str) -> None:
+    from serving.model_store import publish_pending
+
+    try:
+        publish_pending(artifacts_dir, log=logger.info)
+    except Exception:  # noqa: BLE001 - the replica serves either way; the next worker compiles again
+        logger.exception("model store: publishing the compiled artifacts in %s failed; its lease expires "
+                         "and another worker compiles (docs/model-store.md)", artifacts_dir)
 
 
 def _node_metrics_url() -> str | None:

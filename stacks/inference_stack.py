@@ -13,7 +13,8 @@ from aws_cdk import IgnoreMode, RemovalPolicy, Stack, aws_ecr_assets as ecr_asse
 from constructs import Construct
 
 from config.environments import EnvironmentConfig
-from config.names import CORE_NODE_ROLE, NODE_ROLE_LABEL
+from config.model_store import bucket_name
+from config.names import CORE_NODE_ROLE, NODE_ROLE_LABEL, RAY_WORKER_SERVICE_ACCOUNT, VLLM_NAMESPACE
 from config.secrets import (
     KEY_CURRENT, SECRET_REFRESH_INTERVAL, api_key_secret_name, ray_auth_secret_name, webui_admin_secret_name,
     webui_secret_name,
@@ -22,6 +23,8 @@ from config.versions import NEURON_VLLM_IMAGE
 from k8s_charts import ChartInputs, build_charts
 from k8s_charts.inputs import api_key_specs
 from platform_constructs.addons.external_secrets import ExternalSecretsAddOn, ExternalSecretsProps
+from platform_constructs.addons.pod_identity import pod_identity_role
+from platform_constructs.model_store import ModelStore
 from platform_constructs.nag import acknowledge
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -76,7 +79,21 @@ class InferenceStack(Stack):
             node_selector={NODE_ROLE_LABEL: CORE_NODE_ROLE}, readable_secrets=tuple(readable),
         ))
 
-        inputs = ChartInputs.for_environment(cfg, self.image.image_uri, ingress_namespace=ingress_namespace)
+        # The model store (config/model_store.py) and the Ray workers' Pod Identity role on it: read
+        # weights/ and artifacts/, write artifacts/ only. Created before the charts so the worker
+        # pods' credentials exist when they start.
+        self.model_store = ModelStore(self, "ModelStore", cluster_name=cfg.cluster_name,
+                                      bucket_name=bucket_name(cfg.cluster_name, self.account, self.region))
+        self.worker_role = pod_identity_role(self, "RayWorkerRole", cluster=cluster,
+                                             description="Ray workers: read the model store, write its artifacts/")
+        self.model_store.grant_worker(self.worker_role)
+        self.worker_pod_identity = eks.CfnPodIdentityAssociation(
+            self, "RayWorkerPodIdentity", cluster_name=cluster.cluster_name, namespace=VLLM_NAMESPACE,
+            service_account=RAY_WORKER_SERVICE_ACCOUNT, role_arn=self.worker_role.role_arn,
+        )
+
+        inputs = ChartInputs.for_environment(cfg, self.image.image_uri, ingress_namespace=ingress_namespace,
+                                             model_store_bucket=self.model_store.bucket.bucket_name)
         charts = build_charts(cdk8s.App(), inputs)
         # KubernetesManifest in this stack (cluster.add_cdk8s_chart would create it in the cluster's
         # stack and tie that stack to this one's image and secrets).
@@ -84,6 +101,7 @@ class InferenceStack(Stack):
             name: eks.KubernetesManifest(self, f"Chart-{name}", cluster=cluster, manifest=chart.to_json())
             for name, chart in charts.in_apply_order()
         }
+        self.manifests["10-vllm"].node.add_dependency(self.worker_pod_identity)
         secrets_manifest = self.manifests["30-secrets"]
         secrets_manifest.node.add_dependency(self.external_secrets.chart, self.manifests["10-vllm"], self.manifests["20-open-webui"])
 

@@ -118,4 +118,5 @@ def test_token_auth_env_is_kuberays():
 
 def test_box_image_carries_the_config_modules_of_the_dockerfile():
     from tests.cluster_box.box import image_config_files
-    assert image_config_files() == ["config/__init__.py", "config/request_limits.py", "config/secrets.py"]
+    assert image_config_files() == ["config/__init__.py", "config/request_limits.py", "config/secrets.py",
+                                    "config/model_store.py"]

@@ -14,6 +14,7 @@ from config.presets import PRESETS
 from config.secrets import API_KEY_ENV, API_KEYS_DIR, API_KEYS_SECRET, RAY_AUTH_SECRET
 from config.versions import RAY_VERSION
 from k8s_charts import rayservice as rs
+from k8s_charts.serve_config import WEIGHTS_DIR, compiled_artifacts_dir, model_compile_key
 from tests.support.charts import IMAGE, VARIANTS, find
 
 PRESET_VARIANTS = sorted(v for v in VARIANTS if v.startswith("preset-"))
@@ -143,7 +144,9 @@ def test_serve_config_per_preset(synthesized, variant):
     args = app["args"]
     assert args["tensor_parallel_size"] == p.tensor_parallel_size == args["neuron_cores"]
     assert (args["max_model_len"], args["max_num_seqs"], args["block_size"]) == (p.max_model_len, p.max_num_seqs, p.block_size)
-    assert args["model"] == cfg.model_id and args["device"] == "neuron"
+    # The engine loads the model store's local copy; clients see the hub id.
+    assert (args["model"], args["served_model_name"], args["device"]) == (WEIGHTS_DIR, cfg.model_id, "neuron")
+    assert args["compiled_artifacts_dir"] == compiled_artifacts_dir(model_compile_key(cfg))
     [dep] = app["deployments"]
     assert dep["name"] == "VLLMDeployment"
     assert dep["ray_actor_options"]["resources"] == {"neuron_cores": p.tensor_parallel_size}
@@ -360,14 +363,15 @@ def test_ray_serve_env_on_every_ray_pod(synthesized):
 @pytest.mark.parametrize("variant", ["env-dev", "env-prod"])
 def test_worker_writes_its_cache_without_a_root_init_container(synthesized, variant):
     """The cache is an emptyDir (0777, fsGroup-owned): the Ray container's own uid creates HF_HOME and the
-    compiled-artifacts directory, so the root `cache-permissions` init container is gone.
-    tests/cluster_box runs the same pod for real."""
+    compiled-artifacts directory, so the root `cache-permissions` init container is gone; the one init
+    container left (model-fetch) runs as the same non-root user. tests/cluster_box runs the pod for real."""
     _, files = synthesized[variant]
     spec = _worker(files)["template"]["spec"]
     [ray] = spec["containers"]
     assert (ray["securityContext"]["runAsUser"], ray["securityContext"]["runAsGroup"]) == (1000, 1000)
     assert ray["securityContext"]["runAsNonRoot"] is True
-    assert spec.get("initContainers", []) == []
+    assert [c["name"] for c in spec["initContainers"]] == ["model-fetch"]
+    assert spec["initContainers"][0]["securityContext"] == ray["securityContext"]
 
 
 def test_every_ray_container_runs_as_the_image_user(synthesized):
@@ -390,3 +394,48 @@ def test_head_is_excluded_from_the_serve_service(synthesized):
 def test_builder_emits_exclude_head_only_when_set():
     assert "excludeHeadPodFromServeSvc" not in _spec().to_manifest()["spec"]
     assert _spec(exclude_head_pod_from_serve_svc=True).to_manifest()["spec"]["excludeHeadPodFromServeSvc"] is True
+
+
+# --- the model store (issue 12) ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("variant", ["env-dev", "env-prod", "preset-trn1.32xlarge"])
+def test_worker_fetches_from_the_model_store_before_its_engine_starts(synthesized, variant):
+    """The model-fetch init container's command is one the runtime's own parser accepts, names this
+    environment's bucket, model, commit and compile key, and writes where the engine reads (the
+    serve args' model and compiled_artifacts_dir) on the model-cache volume the Ray container mounts."""
+    from config.model_store import bucket_name
+    from serving.model_store import _parser
+
+    cfg, files = synthesized[variant]
+    spec = _worker(files)["template"]["spec"]
+    [fetch] = spec["initContainers"]
+    assert fetch["command"][:3] == ["python", "-m", "serving.model_store"]
+    args = _parser().parse_args(fetch["command"][3:])
+    serve_args = yaml.safe_load(find(files, "RayService")["spec"]["serveConfigV2"])["applications"][0]["args"]
+    assert args.command == "fetch"
+    assert args.bucket == bucket_name(cfg.cluster_name, cfg.account or "000000000000", cfg.region)
+    assert (args.model, args.revision) == (cfg.model_id, cfg.model_revision)
+    assert (args.weights_dir, args.artifacts_dir) == (serve_args["model"], serve_args["compiled_artifacts_dir"])
+    assert args.compile_key == model_compile_key(cfg) and args.artifacts_dir.endswith(args.compile_key)
+    [ray] = spec["containers"]
+    mount = {m["name"]: m["mountPath"] for m in ray["volumeMounts"]}["model-cache"]
+    assert fetch["volumeMounts"] == [{"name": "model-cache", "mountPath": mount}]
+    assert args.weights_dir.startswith(mount + "/") and args.artifacts_dir.startswith(mount + "/")
+    # Its identity is the ray-worker service account (Pod Identity), with no Kubernetes API token.
+    assert spec["serviceAccountName"] == names.RAY_WORKER_SERVICE_ACCOUNT and spec["automountServiceAccountToken"] is False
+    sa = find(files, "ServiceAccount", names.RAY_WORKER_SERVICE_ACCOUNT)
+    assert sa["metadata"]["namespace"] == names.VLLM_NAMESPACE and sa["automountServiceAccountToken"] is False
+    # No more than the Ray container asks for: the init container never raises the pod's request.
+    assert all(fetch["resources"]["limits"][k] == ray["resources"]["limits"][k] for k in ("cpu", "memory"))
+    assert not any(v.get("hostPath") for v in spec["volumes"])
+
+
+def test_compile_key_follows_every_compile_input():
+    from dataclasses import replace
+
+    from config.environments import load_config
+
+    cfg = load_config({"env": "dev"})
+    key = model_compile_key(cfg)
+    assert model_compile_key(replace(cfg, model_revision="b" * 40)) != key
+    assert model_compile_key(load_config({"env": "dev", "accelerator_preset": "inf2.48xlarge"})) != key
