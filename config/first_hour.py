@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from config.environments import EnvironmentConfig
+from config.model_store import CALLER_ACCOUNT, bucket_name
 from config.names import (
     CLOUDWATCH_DASHBOARD_SUFFIX, LOCAL_SERVE_URL, RAY_DASHBOARD_PORT, RAY_HEAD_SERVICE_NAME, RAYSERVICE_NAME,
     SERVE_PORT, SERVE_SERVICE_NAME, VLLM_NAMESPACE, WEBUI_NAMESPACE, WEBUI_PORT, WEBUI_SERVICE_NAME,
@@ -34,13 +35,18 @@ class Step:
     command: str
 
 
-def first_hour_steps(*, env_name: str, region: str, cluster_name: str, dashboard_name: str) -> list[Step]:
+def first_hour_steps(*, env_name: str, region: str, cluster_name: str, dashboard_name: str, model_store_bucket: str,
+                     model_id: str, model_revision: str) -> list[Step]:
     """The commands, in the order an operator runs them. Arguments may be CDK tokens (stack outputs)."""
     ns = VLLM_NAMESPACE
     base_url = LOCAL_SERVE_URL
     return [
         Step("UpdateKubeconfig", "Point kubectl at the cluster",
              f"aws eks update-kubeconfig --region {region} --name {cluster_name}"),
+        Step("WarmModelStore", "Warm the model store once per model (the weights, streamed from the hub to S3; "
+                               "set HF_TOKEN for a gated model): every new worker then fetches them from S3",
+             f"AWS_REGION={region} .venv/bin/python -m serving.model_store prepare --bucket "
+             f"{model_store_bucket} --model {model_id} --revision {model_revision}"),
         Step("RayServiceStatus", "Check the RayService (first start compiles the model for Neuron: allow ~30 min)",
              f"kubectl -n {ns} get rayservice {RAYSERVICE_NAME} && kubectl -n {ns} get pods -o wide && "
              f"kubectl -n {ns} wait rayservice/{RAYSERVICE_NAME} --for=condition=Ready --timeout=45m"),
@@ -69,7 +75,15 @@ def dashboard_name_for(cfg: EnvironmentConfig) -> str:
     return f"{cfg.stack_prefix}{CLOUDWATCH_DASHBOARD_SUFFIX}"
 
 
+def model_store_bucket_for(cfg: EnvironmentConfig) -> str:
+    """The bucket the inference stack names (config/model_store.py), for a shell where the account may
+    be the caller's."""
+    return bucket_name(cfg.cluster_name, cfg.account or CALLER_ACCOUNT, cfg.region)
+
+
 def steps_for(cfg: EnvironmentConfig) -> list[Step]:
     """The steps for a configured environment (configured names, no deployed tokens)."""
     return first_hour_steps(env_name=cfg.name, region=cfg.region, cluster_name=cfg.cluster_name,
-                            dashboard_name=dashboard_name_for(cfg))
+                            dashboard_name=dashboard_name_for(cfg),
+                            model_store_bucket=model_store_bucket_for(cfg),
+                            model_id=cfg.model_id, model_revision=cfg.model_revision)

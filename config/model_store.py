@@ -44,15 +44,19 @@ class ModelStoreError(ValueError):
 
 def bucket_name(cluster_name: str, account: str, region: str) -> str:
     """The environment's bucket: <cluster>-models-<account>-<region> (S3 names are global, so the
-    account and region make it unique; lowercase as S3 requires). Tokens are passed through."""
-    if "${Token" in account or "${Token" in region:
-        # CDK tokens (an environment-agnostic stack): let CloudFormation build the name.
-        return f"{cluster_name.lower()}-models-{account}-{region}"
-    name = f"{cluster_name.lower().replace('_', '-')}-models-{account}-{region}"
-    if not _BUCKET.match(name):
-        raise ModelStoreError(f"cluster_name: {cluster_name!r} gives bucket name {name!r}, which S3 refuses "
+    account and region make it unique; lowercase as S3 requires). `account` may also be a CDK token
+    or a shell expression that prints the account (the first-hour commands): the name is checked
+    with a 12-digit account in its place."""
+    prefix = f"{cluster_name.lower().replace('_', '-')}-models-"
+    probe = f"{prefix}{'0' * 12}-{region}"
+    if not _BUCKET.match(probe):
+        raise ModelStoreError(f"cluster_name: {cluster_name!r} gives bucket name {probe!r}, which S3 refuses "
                               "(3-63 lowercase letters, digits and '-')")
-    return name
+    return f"{prefix}{account}-{region}"
+
+
+# The account of the credentials in use, for commands run where the environment names none.
+CALLER_ACCOUNT = "$(aws sts get-caller-identity --query Account --output text)"
 
 
 def model_slug(model_id: str) -> str:

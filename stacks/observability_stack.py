@@ -13,6 +13,7 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
 from config.environments import EnvironmentConfig
+from config.model_store import bucket_name
 from config.names import CLOUDWATCH_DASHBOARD_SUFFIX
 from platform_constructs.first_hour_outputs import FirstHourOutputs
 from platform_constructs.observability.agent import ServingMetricsAgent
@@ -44,6 +45,8 @@ class ObservabilityStack(Stack):
                   description="Subscribe on-call to this SNS topic (alarm_email in config does it for one address)")
         # The operator's first-hour commands, printed at the end of `cdk deploy` (same text as `make first-hour`).
         FirstHourOutputs(self, "FirstHour", env_name=cfg.name, region=cfg.region, cluster_name=cluster.cluster_name,
-                         dashboard_name=self.dashboard.dashboard.dashboard_name)
+                         dashboard_name=self.dashboard.dashboard.dashboard_name,
+                         model_store_bucket=bucket_name(cfg.cluster_name, self.account, self.region),
+                         model_id=cfg.model_id, model_revision=cfg.model_revision)
         CfnOutput(self, "SmokeTestFunction", value=self.smoke.function.function_name,
                   description="aws lambda invoke --function-name <this> out.json  # re-runs the smoke test")

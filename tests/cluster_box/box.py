@@ -19,7 +19,14 @@ Each pod is a Linux network namespace (veth to a bridge that lives in a box-only
   (an unlabelled pod in `vllm`) and "other" (default): where the tests' clients run, through setns();
 * every pod's ingress and egress is dist/'s NetworkPolicies as iptables rules (netpol.py).
 
-Only the device and the model are swapped (`cpu_swap`): CPU and the tiny local model.
+* the model store: moto's S3 server in the node namespace (NODE_IP:S3_PORT), holding the tiny local
+  model under the configured model's weights prefix (put there by `serving.model_store prepare`, as an
+  operator warms the store); the worker's model-fetch init container fetches it into its model cache
+  and the engine loads it from there. EKS Pod Identity is modelled by the credentials and endpoint it
+  gives the pods of the ray-worker service account only (POD_IDENTITY_ENV); the role's policy itself
+  is checked on the synthesized template (tests/stacks/test_model_store_stack.py).
+
+Only the device is swapped (`cpu_swap`): the CPU, and the tiny model standing in for the configured one.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from typing import Any, Callable
 
 import yaml
 
+from config.names import RAY_WORKER_SERVICE_ACCOUNT
 from config.secrets import KEY_CURRENT, api_key_secret_name
 from tests.cluster_box import kuberay
 from tests.cluster_box.netpol import BoxPod, iptables_rules
@@ -55,6 +63,12 @@ NODE_IP = f"{SUBNET}.1"
 # The serving image's HOME and WORKDIR (serving/Dockerfile); here a per-pod directory.
 IMAGE_HOME = "/home/ray"
 CLONE_NEWNET = 0x40000000
+S3_PORT = 9000
+S3_URL = f"http://{NODE_IP}:{S3_PORT}"
+# What EKS Pod Identity gives a pod of an associated service account, as the box models it: credentials
+# (the agent's, here static ones moto accepts) and, box only, the S3 endpoint.
+POD_IDENTITY_ENV = {"AWS_ENDPOINT_URL_S3": S3_URL, "AWS_ACCESS_KEY_ID": "box", "AWS_SECRET_ACCESS_KEY": "box"}
+CDK_VENV = REPO / ".venv"  # moto's server and the operator's prepare command run from the CDK app's venv
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
 
@@ -183,14 +197,15 @@ def smoke_job_pod_labels() -> dict[str, str]:
     return dict(job["spec"]["template"]["metadata"]["labels"])
 
 
-def cpu_swap(app_args: dict, model_dir: str) -> dict:
-    """The one swap: device and model. Neuron-only shape (TP, NeuronCores, the engine's block layout,
-    compiled artifacts) becomes the serving contract's CPU row; everything else stays as dist/ says,
-    and the deployment's ray_actor_options (neuron_cores, num_cpus) are not touched at all."""
+def cpu_swap(app_args: dict) -> dict:
+    """The one swap: the device. Neuron-only shape (TP, NeuronCores, the engine's block layout,
+    compiled artifacts) becomes the serving contract's CPU row; everything else stays as dist/ says
+    (`model` included: the worker's local copy of the store, which holds the tiny model), and the
+    deployment's ray_actor_options (neuron_cores, num_cpus) are not touched at all."""
     from serving.settings import local_cpu_args
 
-    cpu = local_cpu_args(model=model_dir, served_model_name=app_args["served_model_name"])
-    device_keys = ("model", "device", "tensor_parallel_size", "max_model_len", "block_size",
+    cpu = local_cpu_args(model=app_args["model"], served_model_name=app_args["served_model_name"])
+    device_keys = ("device", "tensor_parallel_size", "max_model_len", "block_size",
                    "compiled_artifacts_dir", "neuron_cores")
     return {**app_args, **{k: cpu[k] for k in device_keys}}
 
@@ -254,6 +269,7 @@ class Box:
         self.cluster = f"{self.rayservice['metadata']['name']}-box01"  # KubeRay's RayCluster name
         self.serve_labels: dict[str, str] = {}
         self._netns: list[str] = []
+        self.s3_proc: subprocess.Popen | None = None
 
     def secret_value(self, namespace: str, name: str, key: str) -> str:
         try:
@@ -357,6 +373,36 @@ class Box:
             sh("ip", "-n", pod.netns, "link", "set", "eth0", "up")
             sh("ip", "-n", pod.netns, "route", "add", "default", "via", NODE_IP)
         self.apply_policies()
+
+    def model_fetch_args(self):
+        """The worker's model-fetch command as the runtime parses it (dist/'s bucket, model, commit)."""
+        from serving.model_store import _parser
+
+        cluster = self.rayservice["spec"]["rayClusterConfig"]
+        [fetch] = [c for c in cluster["workerGroupSpecs"][0]["template"]["spec"]["initContainers"]
+                   if c["name"] == "model-fetch"]
+        return _parser().parse_args(fetch["command"][3:])
+
+    def model_store_up(self, timeout: float = 30) -> str:
+        """moto's S3 in the node namespace, dist/'s bucket in it, warmed with the tiny model by the
+        operator's `prepare` command (run in the node namespace, where the store is reachable)."""
+        node = f"{self.id}-node"
+        env = {**os.environ, **POD_IDENTITY_ENV, "AWS_REGION": "us-east-1", "PYTHONPATH": str(REPO)}
+        self.s3_proc = subprocess.Popen(
+            ["ip", "netns", "exec", node, str(CDK_VENV / "bin" / "python"), "-m", "moto.server", "-H", NODE_IP,
+             "-p", str(S3_PORT)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while http(node, "GET", f"{S3_URL}/")[0] != 200:
+            if time.monotonic() > deadline or self.s3_proc.poll() is not None:
+                raise BoxError(f"moto's S3 server did not answer at {S3_URL} within {timeout:.0f}s")
+            time.sleep(0.5)
+        args = self.model_fetch_args()
+        python = str(CDK_VENV / "bin" / "python")
+        sh("ip", "netns", "exec", node, python, "-c",
+           f"import boto3; boto3.client('s3').create_bucket(Bucket={args.bucket!r})", env=env)
+        out = sh("ip", "netns", "exec", node, python, "-m", "serving.model_store", "prepare", "--bucket", args.bucket,
+                 "--model", args.model, "--revision", args.revision, "--from", str(self.model_dir), env=env)
+        return out.stdout.strip()
 
     def _add_netns(self, name: str) -> None:
         sh("ip", "netns", "add", name)
@@ -498,6 +544,8 @@ class Box:
                 env[e["name"]] = self.secret_value(pod.namespace, ref["name"], ref["key"])
             else:
                 raise BoxError(f"env {e['name']}: {e.get('valueFrom')} is not modelled by the box")
+        if pod.template and pod.template["spec"].get("serviceAccountName") == RAY_WORKER_SERVICE_ACCOUNT:
+            env.update(POD_IDENTITY_ENV)  # the only pods with the model store's Pod Identity association
         if pod.node_type:
             env.update(kuberay.operator_env(pod.node_type, self.pods["head"].ip, self.cluster, pod.namespace,
                                             pod.name, pod.labels["ray.io/group"], pod.start_cmd))
@@ -678,6 +726,9 @@ class Box:
                 self.kill_pod(name)
             except Exception as exc:  # noqa: BLE001 - keep tearing down
                 errors.append(str(exc))
+        if self.s3_proc is not None and self.s3_proc.poll() is None:
+            os.killpg(self.s3_proc.pid, signal.SIGKILL)
+            self.s3_proc.wait(timeout=10)
         for netns in reversed(self._netns):
             sh("ip", "netns", "del", netns, check=False)
         for p in reversed(self.created_mountpoints):

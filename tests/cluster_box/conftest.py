@@ -53,7 +53,7 @@ def serve_config(box: Box) -> dict:
     """serveConfigV2 of dist/ as KubeRay PUTs it, with the one device/model swap in the app args."""
     config = yaml.safe_load(box.rayservice["spec"]["serveConfigV2"])
     for app in config["applications"]:
-        app["args"] = cpu_swap(app["args"], str(box.model_dir))
+        app["args"] = cpu_swap(app["args"])
     return config
 
 
@@ -79,6 +79,7 @@ def box(tmp_path_factory):
     try:
         b.plan()
         b.network_up()
+        print(f"cluster box: model store warmed: {b.model_store_up()}")
         b.start_pod("head")
         wait_for("head readiness probe", lambda: b.probe("head"), HEAD_READY_TIMEOUT_S, b, pods=("head",))
         timings["head_ready_s"] = time.monotonic() - started

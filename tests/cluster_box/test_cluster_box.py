@@ -68,14 +68,36 @@ def test_ray_start_commands_are_kuberays(box):
 
 def test_worker_cache_is_writable_by_the_container_user(box):
     """HF_HOME and the compiled-artifacts dir live on the model-cache emptyDir: uid 1000 creates them
-    with no root init container (issue 9 item 2 needed one for the hostPath this replaced)."""
+    with no root init container (issue 9 item 2 needed one for the hostPath this replaced); the one
+    init container of the manifest, model-fetch, runs as that same user."""
     spec = box.pods["worker"].template["spec"]
-    assert not [c for c in spec.get("initContainers", []) if c["name"] != "wait-gcs-ready"]
+    inits = [c for c in spec.get("initContainers", []) if c["name"] != "wait-gcs-ready"]
+    assert [(c["name"], c["securityContext"]["runAsUser"], c["securityContext"]["runAsNonRoot"]) for c in inits] == \
+        [("model-fetch", 1000, True)]
     args = manifest_args(box)
     script = 'set -e; id -u; mkdir -p "$HF_HOME/hub" "$1"; touch "$HF_HOME/hub/.box-marker" "$1/.box-marker"'
     res = box.exec_in("worker", ["bash", "-c", script, "sh", args["compiled_artifacts_dir"]])
     assert res.returncode == 0, f"uid {res.stdout.strip()} cannot write the worker's cache: {res.stderr.strip()}"
     assert res.stdout.split()[0] == "1000"
+
+
+def test_worker_loads_the_model_the_store_holds(box):
+    """The model-fetch init container fetched the store's weights (the tiny model the operator's
+    `prepare` put there) into the model cache, byte-equal, as uid 1000; the engine serves that copy.
+    No artifacts were published yet, so this first worker won the compile lease (its publish duty is
+    left for its replica; the CPU engine compiles nothing, so here it stays pending)."""
+    import hashlib
+
+    fetch = box.model_fetch_args()
+    owners = box.exec_in("worker", ["bash", "-c", 'cd "$1" && stat -c %u *', "sh", fetch.weights_dir])
+    assert owners.returncode == 0 and set(owners.stdout.split()) == {"1000"}, owners
+    res = box.exec_in("worker", ["bash", "-c", 'cd "$1" && sha256sum *', "sh", fetch.weights_dir])
+    for path in box.model_dir.iterdir():
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert f"{digest}  {path.name}" in res.stdout, f"{path.name} not fetched byte-equal:\n{res.stdout}"
+    log = box.pods["worker"].log_tail(20000)
+    assert "WEIGHTS=fetched" in log and "ARTIFACTS=compile-publish" in log, log[-2000:]
+    assert manifest_args(box)["model"] == fetch.weights_dir  # what the engine loads
 
 
 def test_network_policies_in_the_box(box):

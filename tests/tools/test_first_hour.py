@@ -11,7 +11,7 @@ from config.environments import load_config
 from config.names import RAY_DASHBOARD_PORT, SERVE_PORT, SERVE_SERVICE_NAME, WEBUI_SERVICE_NAME
 from platform_constructs.first_hour_outputs import FirstHourOutputs
 
-REQUIRED = ("UpdateKubeconfig", "RayServiceStatus", "PortForwardServe", "PortForwardRayDashboard",
+REQUIRED = ("UpdateKubeconfig", "WarmModelStore", "RayServiceStatus", "PortForwardServe", "PortForwardRayDashboard",
             "PortForwardOpenWebUI", "RunClient", "RunBenchmark", "CloudWatchDashboard")
 
 
@@ -48,7 +48,9 @@ def test_stack_outputs_carry_the_same_commands():
     app = cdk.App()
     stack = cdk.Stack(app, "FirstHourTest", env=cdk.Environment(account="111111111111", region=cfg.region))
     FirstHourOutputs(stack, "FirstHour", env_name=cfg.name, region=cfg.region, cluster_name=cfg.cluster_name,
-                     dashboard_name=first_hour.dashboard_name_for(cfg))
+                     dashboard_name=first_hour.dashboard_name_for(cfg),
+                     model_store_bucket=first_hour.model_store_bucket_for(cfg), model_id=cfg.model_id,
+                     model_revision=cfg.model_revision)
     outputs = Template.from_stack(stack).to_json()["Outputs"]
     for number, step in enumerate(first_hour.steps_for(cfg), start=1):
         output = outputs[f"FirstHour{step.key}"]
@@ -62,7 +64,9 @@ def test_stack_outputs_resolve_tokens_for_real_resource_names():
     stack = cdk.Stack(app, "FirstHourTokens", env=cdk.Environment(account="111111111111", region=cfg.region))
     param = cdk.CfnParameter(stack, "ClusterName", default="from-the-cluster")
     FirstHourOutputs(stack, "FirstHour", env_name=cfg.name, region=cfg.region, cluster_name=param.value_as_string,
-                     dashboard_name=first_hour.dashboard_name_for(cfg))
+                     dashboard_name=first_hour.dashboard_name_for(cfg),
+                     model_store_bucket=first_hour.model_store_bucket_for(cfg), model_id=cfg.model_id,
+                     model_revision=cfg.model_revision)
     value = Template.from_stack(stack).to_json()["Outputs"]["FirstHourUpdateKubeconfig"]["Value"]
     assert value == {"Fn::Join": ["", [f"aws eks update-kubeconfig --region {cfg.region} --name ",
                                        {"Ref": "ClusterName"}]]}
@@ -72,3 +76,21 @@ def test_no_secret_value_in_the_commands():
     # The API key is fetched at run time from Secrets Manager, never written into an output.
     for step in first_hour.steps_for(load_config({"env": "dev"})):
         assert "OPENAI_API_KEY=" not in step.command or "secretsmanager get-secret-value" in step.command
+
+
+def test_warm_model_store_command_is_one_the_cli_accepts():
+    """The prepare command names the bucket the inference stack creates and this environment's model."""
+    import shlex
+
+    from config.model_store import CALLER_ACCOUNT, bucket_name
+    from serving.model_store import _parser
+
+    cfg = load_config({"env": "prod"})
+    [step] = [s for s in first_hour.steps_for(cfg) if s.key == "WarmModelStore"]
+    account = cfg.account or "123456789012"  # what the shell substitutes for CALLER_ACCOUNT
+    argv = shlex.split(step.command.replace(CALLER_ACCOUNT, account))
+    assert argv[:4] == [f"AWS_REGION={cfg.region}", ".venv/bin/python", "-m", "serving.model_store"]
+    args = _parser().parse_args(argv[4:])
+    assert args.command == "prepare" and args.src is None  # streamed from the hub
+    assert (args.model, args.revision) == (cfg.model_id, cfg.model_revision)
+    assert args.bucket == bucket_name(cfg.cluster_name, account, cfg.region)
