@@ -12,30 +12,14 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 from config.model_store import ABORT_MULTIPART_DAYS, ARTIFACTS_EXPIRE_DAYS, ARTIFACTS_ROOT, WEIGHTS_ROOT  # noqa: E402
 from config.names import RAY_WORKER_SERVICE_ACCOUNT, VLLM_NAMESPACE  # noqa: E402
+from tests.stacks.test_inference_stack import stack  # noqa: E402,F401 - the synthesized Inference stack
 from tests.support.synth import render  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    import aws_cdk as cdk
-    from aws_cdk import aws_eks_v2 as eks
-
-    from config.environments import load_config
-    from stacks.inference_stack import DOCKERFILE, InferenceStack
-
-    context = tmp_path_factory.mktemp("image-context")
-    (context / DOCKERFILE).parent.mkdir(parents=True)
-    (context / DOCKERFILE).write_text("FROM scratch\n")
-    cfg = load_config({"env": "dev"})
-    app = cdk.App(outdir=str(tmp_path_factory.mktemp("cdk-out")))
-    env = cdk.Environment(account="123456789012", region=cfg.region)
-    holder = cdk.Stack(app, "Holder", env=env)
-    cluster = eks.Cluster.from_cluster_attributes(
-        holder, "Cluster", cluster_name=cfg.cluster_name,
-        kubectl_provider=eks.KubectlProvider.from_kubectl_provider_attributes(
-            holder, "Kubectl", service_token="arn:aws:lambda:us-east-1:123456789012:function:kubectl"))
-    InferenceStack(app, "Inference", cfg=cfg, cluster=cluster, image_context=context, env=env)
-    return app.synth().get_stack_by_name("Inference").template
+def template(stack):
+    """The Inference template test_inference_stack.py synthesizes (same fixture, no second recipe)."""
+    return stack[1]
 
 
 def _of_type(template, type_):
