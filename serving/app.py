@@ -34,6 +34,8 @@ class VLLMServer:
         self.settings = ServingSettings.from_args(args)
         self._keys = self._load_keys()
         options = self.settings.engine_options()
+        # If this worker won the model store's compile lease, keep it alive while the engine compiles.
+        self._lease = _start_publish_duty(self.settings.compiled_artifacts_dir)
         self._args = compat.engine_namespace(options)
         self._engine_cm = compat.engine_client(self._args, options["device_env"])
         self._engine = await self._engine_cm.__aenter__()
@@ -42,8 +44,8 @@ class VLLMServer:
         if self.settings.compiled_artifacts_dir:
             # The engine has compiled (or loaded) by now; if this worker won the model store's compile
             # lease, its artifacts go to the store in the background (the replica serves meanwhile).
-            self._publish = asyncio.get_running_loop().run_in_executor(None, _publish_compile,
-                                                                       self.settings.compiled_artifacts_dir)
+            self._publish = asyncio.get_running_loop().run_in_executor(
+                None, _publish_compile, self.settings.compiled_artifacts_dir, self._lease)
         logger.info("vLLM %s engine ready for %s", compat.vllm_version(), self.settings.served_model_name)
 
     def _load_keys(self) -> KeyRing | None:
@@ -97,11 +99,23 @@ class VLLMServer:
             await engine_cm.__aexit__(None, None, None)
 
 
-def _publish_compile(artifacts_dir: str) -> None:
+def _start_publish_duty(artifacts_dir: str):
+    if not artifacts_dir:
+        return None
+    from serving.model_store import start_publish_duty
+
+    try:
+        return start_publish_duty(artifacts_dir)
+    except Exception:  # noqa: BLE001 - without a heartbeat the lease goes stale and another compiles
+        logger.exception("model store: cannot keep the compile lease alive")
+        return None
+
+
+def _publish_compile(artifacts_dir: str, keeper) -> None:
     from serving.model_store import publish_pending
 
     try:
-        publish_pending(artifacts_dir, log=logger.info)
+        publish_pending(artifacts_dir, log=logger.info, keeper=keeper)
     except Exception:  # noqa: BLE001 - the replica serves either way; the next worker compiles again
         logger.exception("model store: publishing the compiled artifacts in %s failed; its lease expires "
                          "and another worker compiles (docs/model-store.md)", artifacts_dir)

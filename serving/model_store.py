@@ -21,6 +21,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -44,6 +45,12 @@ DEFAULT_CONCURRENCY = 16
 # the upper end of a Llama-3-8B compile plus margin.
 DEFAULT_WAIT_S = 30 * 60
 POLL_S = 10.0
+# The compiling worker rewrites its lease every LEASE_HEARTBEAT_S while its engine compiles; a lease
+# not rewritten for LEASE_STALE_S belongs to a dead compiler (its pod or node is gone) and is taken
+# over. Stale is far above the heartbeat and above the few minutes between the fetch step and the
+# replica starting its heartbeat (Ray worker start, wait-gcs-ready, replica placement).
+LEASE_HEARTBEAT_S = 60.0
+LEASE_STALE_S = 600.0
 MARKERS = (COMPLETE_MARKER, LEASE_MARKER)
 
 
@@ -183,8 +190,30 @@ def read_manifest(s3, bucket: str, key: str) -> dict | None:
 
 def acquire_compile_lease(s3, bucket: str, key: str, *, owner: str | None = None) -> bool:
     """True for exactly one caller per compile key: the worker that compiles and publishes."""
-    return _put_if_absent(s3, bucket, artifacts_prefix(key) + LEASE_MARKER,
-                          {"owner": owner or _owner(), "started": datetime.now(timezone.utc).isoformat()})
+    return _put_if_absent(s3, bucket, artifacts_prefix(key) + LEASE_MARKER, _lease_body(owner or _owner()))
+
+
+def _lease_body(owner: str, **extra: Any) -> dict[str, Any]:
+    return {"owner": owner, "written": datetime.now(timezone.utc).isoformat(), **extra}
+
+
+def refresh_lease(s3, bucket: str, key: str, owner: str) -> bool:
+    """The holder's heartbeat: rewrite the lease if it is still `owner`'s (If-Match on the ETag just
+    read, so a waiter's take-over in between wins). False: the lease is lost or gone."""
+    from botocore.exceptions import ClientError
+
+    lease_key = artifacts_prefix(key) + LEASE_MARKER
+    try:
+        current = s3.get_object(Bucket=bucket, Key=lease_key)
+        if json.loads(current["Body"].read()).get("owner") != owner:
+            return False
+        s3.put_object(Bucket=bucket, Key=lease_key, IfMatch=current["ETag"], ContentType="application/json",
+                      Body=json.dumps(_lease_body(owner), sort_keys=True).encode())
+        return True
+    except ClientError as exc:
+        if _precondition_failed(exc) or exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return False
+        raise
 
 
 def lease_state(s3, bucket: str, key: str) -> tuple[float, str] | None:
@@ -201,12 +230,12 @@ def lease_state(s3, bucket: str, key: str) -> tuple[float, str] | None:
     return (datetime.now(timezone.utc) - head["LastModified"]).total_seconds(), head["ETag"]
 
 
-def take_over_stale_lease(s3, bucket: str, key: str, etag: str) -> bool:
+def take_over_stale_lease(s3, bucket: str, key: str, etag: str, *, owner: str | None = None) -> bool:
     """Replace a dead compiler's lease, conditionally on its ETag (S3 If-Match): of the workers that
     find it stale, exactly one wins and compiles and publishes; the others see a fresh lease."""
     from botocore.exceptions import ClientError
 
-    body = {"owner": _owner(), "started": datetime.now(timezone.utc).isoformat(), "took_over": etag}
+    body = _lease_body(owner or _owner(), took_over=etag)
     try:
         s3.put_object(Bucket=bucket, Key=artifacts_prefix(key) + LEASE_MARKER, IfMatch=etag,
                       Body=json.dumps(body, sort_keys=True).encode(), ContentType="application/json")
@@ -245,9 +274,10 @@ def fetch_artifacts(s3, bucket: str, key: str, dest_dir: str | Path, *,
 
 
 def wait_for_artifacts(s3, bucket: str, key: str, *, deadline_s: float = DEFAULT_WAIT_S, poll_s: float = POLL_S,
+                       stale_s: float = LEASE_STALE_S, owner: str | None = None,
                        clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> str:
     """For a worker that lost the lease: "complete" once _COMPLETE exists; "compile-publish" if the
-    lease vanished or went stale (older than deadline_s: its compiler died) and this worker won it
+    lease vanished or went stale (no heartbeat for stale_s: its compiler died) and this worker won it
     anew, so a dead compile is redone and published once, not by every later worker; "compile-local"
     if this wait itself passed deadline_s behind a live lease (compile here, never publish)."""
     start = clock()
@@ -255,9 +285,9 @@ def wait_for_artifacts(s3, bucket: str, key: str, *, deadline_s: float = DEFAULT
         if read_manifest(s3, bucket, key) is not None:
             return "complete"
         lease = lease_state(s3, bucket, key)
-        if lease is None and acquire_compile_lease(s3, bucket, key):
+        if lease is None and acquire_compile_lease(s3, bucket, key, owner=owner):
             return "compile-publish"
-        if lease is not None and lease[0] > deadline_s and take_over_stale_lease(s3, bucket, key, lease[1]):
+        if lease is not None and lease[0] > stale_s and take_over_stale_lease(s3, bucket, key, lease[1], owner=owner):
             return "compile-publish"
         if clock() - start > deadline_s:
             return "compile-local"
@@ -272,17 +302,67 @@ def wait_for_artifacts(s3, bucket: str, key: str, *, deadline_s: float = DEFAULT
 STATE_FILE = ".model-store-publish.json"
 
 
-def publish_pending(artifacts_dir: str | Path, s3=None, log: Callable[[str], None] = print) -> bool | None:
+class LeaseKeeper:
+    """The compiling worker's heartbeat (refresh_lease every LEASE_HEARTBEAT_S) on a daemon thread,
+    from before its engine starts compiling until it publishes. `lost`: another worker took the
+    lease over (this one was presumed dead), so this one must not publish."""
+
+    def __init__(self, s3, bucket: str, key: str, owner: str, period_s: float = LEASE_HEARTBEAT_S) -> None:
+        self.s3, self.bucket, self.key, self.owner, self.period_s = s3, bucket, key, owner, period_s
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"model-store-lease-{key}", daemon=True)
+
+    def start(self) -> "LeaseKeeper":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period_s):
+            try:
+                if not refresh_lease(self.s3, self.bucket, self.key, self.owner):
+                    self.lost = True
+                    return
+            except Exception:  # noqa: BLE001 - a missed beat is retried; LEASE_STALE_S spans many
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+
+def _duty(artifacts_dir: str | Path) -> dict | None:
+    path = Path(artifacts_dir) / STATE_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def start_publish_duty(artifacts_dir: str | Path, s3=None) -> LeaseKeeper | None:
+    """Before the engine starts: if `fetch` left this worker the compile, keep its lease alive."""
+    duty = _duty(artifacts_dir)
+    if duty is None:
+        return None
+    return LeaseKeeper(s3 if s3 is not None else _client(), duty["bucket"], duty["compile_key"], duty["owner"]).start()
+
+
+def publish_pending(artifacts_dir: str | Path, s3=None, log: Callable[[str], None] = print,
+                    keeper: LeaseKeeper | None = None) -> bool | None:
     """Publish this worker's fresh compile if `fetch` left it the duty; None if it had none.
     Called by the replica after its engine started (serving/app.py): by then NxD Inference has
     saved the compiled artifacts into artifacts_dir (NEURON_COMPILED_ARTIFACTS)."""
-    state_path = Path(artifacts_dir) / STATE_FILE
-    if not state_path.is_file():
+    duty = _duty(artifacts_dir)
+    if duty is None:
         return None
-    state = json.loads(state_path.read_text())
-    won = publish_artifacts(s3 if s3 is not None else _client(), state["bucket"], state["compile_key"], artifacts_dir)
-    state_path.unlink()
-    log(f"model store: compiled artifacts {state['compile_key']} "
+    try:
+        if keeper is not None and keeper.lost:
+            log(f"model store: compile lease {duty['compile_key']} was taken over; not publishing")
+            return False
+        won = publish_artifacts(s3 if s3 is not None else _client(), duty["bucket"], duty["compile_key"], artifacts_dir)
+    finally:
+        if keeper is not None:
+            keeper.stop()
+    (Path(artifacts_dir) / STATE_FILE).unlink()
+    log(f"model store: compiled artifacts {duty['compile_key']} "
         + ("published" if won else "not published (another worker's are already complete)"))
     return won
 
@@ -415,9 +495,10 @@ def _run(args: argparse.Namespace, s3) -> int:
         print("WEIGHTS=hub")
     if not args.compile_key:
         return 0
+    owner = _owner()
     state = "complete" if read_manifest(s3, args.bucket, args.compile_key) else (
-        "compile-publish" if acquire_compile_lease(s3, args.bucket, args.compile_key) else
-        wait_for_artifacts(s3, args.bucket, args.compile_key, deadline_s=args.wait_s))
+        "compile-publish" if acquire_compile_lease(s3, args.bucket, args.compile_key, owner=owner) else
+        wait_for_artifacts(s3, args.bucket, args.compile_key, deadline_s=args.wait_s, owner=owner))
     if state == "complete":
         a = fetch_artifacts(s3, args.bucket, args.compile_key, args.artifacts_dir, concurrency=args.concurrency)
         print(f"ARTIFACTS=fetched files={a.transferred} skipped={a.skipped} bytes={a.bytes}")
@@ -427,7 +508,7 @@ def _run(args: argparse.Namespace, s3) -> int:
         if state == "compile-publish":
             Path(args.artifacts_dir).mkdir(parents=True, exist_ok=True)
             (Path(args.artifacts_dir) / STATE_FILE).write_text(
-                json.dumps({"bucket": args.bucket, "compile_key": args.compile_key}))
+                json.dumps({"bucket": args.bucket, "compile_key": args.compile_key, "owner": owner}))
         print(f"ARTIFACTS={state}")
     return 0
 

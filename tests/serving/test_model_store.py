@@ -125,7 +125,7 @@ def test_waiter_sees_complete(s3, tmp_path):
     assert ms.wait_for_artifacts(s3, BUCKET, KEY, deadline_s=60, sleep=lambda s: None) == "complete"
 
 
-def _an_hour_later(monkeypatch):
+def _an_hour_later(monkeypatch):  # an hour without a heartbeat: far past LEASE_STALE_S
     real_now = datetime.now(timezone.utc)
 
     class Later(datetime):  # the lease is an hour old: its compiler died
@@ -140,9 +140,46 @@ def test_stale_lease_is_taken_over_by_exactly_one_waiter(s3, monkeypatch):
     assert ms.acquire_compile_lease(s3, BUCKET, KEY)
     _an_hour_later(monkeypatch)
     _, stale_etag = ms.lease_state(s3, BUCKET, KEY)
-    assert ms.wait_for_artifacts(s3, BUCKET, KEY, deadline_s=1800, sleep=lambda s: pytest.fail("waited")) == "compile-publish"
+    assert ms.wait_for_artifacts(s3, BUCKET, KEY, deadline_s=1800, stale_s=ms.LEASE_STALE_S,
+                                 sleep=lambda s: pytest.fail("waited")) == "compile-publish"
     # A second waiter that saw the same stale lease loses the If-Match race: one compile, one publish.
     assert not ms.take_over_stale_lease(s3, BUCKET, KEY, stale_etag)
+
+
+def test_heartbeat_keeps_a_live_compile_from_being_taken_over(s3, monkeypatch):
+    """The holder rewrites its lease (refresh_lease); a waiter judges staleness by that write, so a
+    compile longer than LEASE_STALE_S is never duplicated while its worker lives."""
+    assert ms.acquire_compile_lease(s3, BUCKET, KEY, owner="holder")
+    keeper = ms.LeaseKeeper(s3, BUCKET, KEY, "holder", period_s=0.05).start()
+    try:
+        first = ms.lease_state(s3, BUCKET, KEY)[1]
+        deadline = threading.Event()
+        for _ in range(100):  # a beat rewrote the lease: new ETag
+            if ms.lease_state(s3, BUCKET, KEY)[1] != first:
+                break
+            deadline.wait(0.05)
+        assert ms.lease_state(s3, BUCKET, KEY)[1] != first and not keeper.lost
+        ticks = iter([0.0, 1.0, 11.0])
+        assert ms.wait_for_artifacts(s3, BUCKET, KEY, deadline_s=10, stale_s=5, owner="waiter",
+                                     clock=lambda: next(ticks), sleep=lambda s: None) == "compile-local"
+    finally:
+        keeper.stop()
+
+
+def test_holder_whose_lease_was_taken_over_does_not_publish(s3, tmp_path, monkeypatch):
+    assert ms.acquire_compile_lease(s3, BUCKET, KEY, owner="slow")
+    _, etag = ms.lease_state(s3, BUCKET, KEY)
+    assert ms.take_over_stale_lease(s3, BUCKET, KEY, etag, owner="rescuer")
+    assert not ms.refresh_lease(s3, BUCKET, KEY, "slow")  # the old holder's next beat sees it lost
+    keeper = ms.LeaseKeeper(s3, BUCKET, KEY, "slow", period_s=0.01).start()
+    for _ in range(200):
+        if keeper.lost:
+            break
+        threading.Event().wait(0.01)
+    _write(tmp_path / "a" / "graph.neff", 10)
+    (tmp_path / "a" / ms.STATE_FILE).write_text('{"bucket": "%s", "compile_key": "%s", "owner": "slow"}' % (BUCKET, KEY))
+    assert ms.publish_pending(tmp_path / "a", s3=s3, keeper=keeper) is False
+    assert ms.read_manifest(s3, BUCKET, KEY) is None  # the rescuer publishes, not the presumed-dead one
 
 
 def test_waiter_past_its_deadline_compiles_locally(s3):
