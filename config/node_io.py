@@ -85,6 +85,10 @@ GP3_MIBPS_PER_IOPS = 0.25  # [gp3]: throughput needs at least throughput / 0.25 
 # blueprints/soci-snapshotter/README.md: "IOPs of 16,000 and throughput of 1,000MiB/s"); an unpack writes
 # many small files, so IOPS, not only MiB/s, bound it. 1000 MiB/s alone would need only 4,000 IOPS.
 NEURON_ROOT_GP3 = Gp3Root(iops=16000, throughput_mibps=GP3_MAX_THROUGHPUT_MIBPS)
+# Its size: the Neuron image (up to ~18 GB unpacked), the weights (16 GB for Llama-3-8B in bf16) and the
+# compiled artifacts all land on it, with room for a second model during a rollout (the worker's model
+# cache is capped at 200 GiB, k8s_charts/vllm_chart.py MODEL_CACHE_SIZE_LIMIT_GIB).
+NEURON_ROOT_GIB = 500
 
 # [gp3] price, us-east-1, USD.
 GP3_USD_PER_GIB_MONTH = 0.08

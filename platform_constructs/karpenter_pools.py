@@ -10,7 +10,7 @@ from __future__ import annotations
 from config.names import (
     INFERENCE_NODE_ROLE, NEURON_RESOURCE, NEURON_TAINT_KEY, NODE_ROLE_LABEL, NODEPOOL_BY_FAMILY, NODEPOOL_DEFAULT,
 )
-from config.node_io import NEURON_ROOT_GP3, Gp3Root
+from config.node_io import NEURON_ROOT_GIB, NEURON_ROOT_GP3, Gp3Root
 from config.presets import PRESETS
 from config.project import PROJECT_SLUG, PROJECT_TAG
 from config.versions import AL2023_AMI_ALIAS
@@ -22,7 +22,7 @@ NODECLASS_NEURON = "neuron"
 # Root volumes: the Neuron DLC image (~15 GB), the model weights (16 GB for Llama-3-8B in bf16) and the
 # Neuron compilation cache all land on the root volume, with room for a second model during a rollout.
 DEFAULT_ROOT_GIB = 100
-NEURON_ROOT_GIB = 500
+# NEURON_ROOT_GIB (500): config/node_io.py, beside the volume's IOPS and throughput.
 # The Neuron nodes pull their multi-GB image with the SOCI snapshotter's parallel pull/unpack mode: nodeadm's
 # FastImagePull feature gate (awslabs/amazon-eks-ami nodeadm/api/v1alpha1/nodeconfig_types.go: "enables a
 # parallel image pull for container images. This will use more instance CPU, Memory, and EBS I/O during
