@@ -1,14 +1,25 @@
-"""Cold-start budget: how long a first replica may take on a fresh node, per accelerator preset.
+"""Cold-start budget: how long a replica takes on a fresh node, per accelerator preset, phase by phase.
 
-CloudFormation reports a deploy complete once the manifests are applied; the first replica still has
-to go through every phase below. The smoke test waits this long for the RayService to become Ready
-(platform_constructs/smoke_test/runtime/pipeline_step.py, via stacks/pipeline_stack.py), and KubeRay's
-`ray.io/initializing-timeout` on the RayService is the same figure (`ColdStartBudget.initializing_timeout`,
-k8s_charts/vllm_chart.py), so neither gives up before the other. Both read it from the environment's
-worker shape (config/worker_shape.py), which computes it once.
+Two paths, both computed here from the inputs below:
 
-The figures are ESTIMATES, not measurements on this platform (no account here); each names its basis.
-A later issue refines them from real first deploys -- change them here, nowhere else.
+* the **cold path** (`ColdStartBudget.phases`), issue 12's goal: a fresh node answers its first token
+  within GOAL_SECONDS of Karpenter deciding to launch it. The S3 model store holds the weights and the
+  Neuron compiled artifacts for the compile key, so nothing compiles: launch, node ready, image pull,
+  weights fetch, artifact fetch, Neuron load, engine warm-up, Serve ready.
+* the **first deploy** (`ColdStartBudget.first_deploy`): nothing in the store yet, so the weights come
+  from the Hugging Face hub and the model compiles once before it loads. Much longer, and what every
+  readiness timeout must cover: the smoke test waits `budget_seconds` for the RayService to become Ready
+  (platform_constructs/smoke_test/runtime/pipeline_step.py, via stacks/pipeline_stack.py), and KubeRay's
+  `ray.io/initializing-timeout` is the same figure (`ColdStartBudget.initializing_timeout`,
+  k8s_charts/vllm_chart.py), so neither gives up before the other. Both read it from the environment's
+  worker shape (config/worker_shape.py), which computes it once.
+
+Every phase carries its figure, how it was obtained (`kind`) and its `basis` (the source, with a URL).
+`kind`: "computed" (bytes / a rate, each from a cited source), "measured" (a public measurement of this
+step), "proxy" (a public measurement of a comparable step: the basis says what differs) or "estimate"
+(nobody has measured it; the basis says so). No figure here was measured on this platform (no account
+here): a first real deploy should replace the estimates -- change them here, nowhere else.
+`make cold-start` (tools/cold_start.py) prints all of it.
 """
 
 from __future__ import annotations
@@ -16,59 +27,142 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from config import node_io
+from config.node_io import MB
 from config.presets import AcceleratorPreset
 
+GOAL_SECONDS = 180  # issue 12: first token within 3 minutes of Karpenter's launch decision
+
+# --- the bytes -------------------------------------------------------------------------------------
 # Meta-Llama-3-8B-Instruct in bf16: four safetensors shards, 16.07 GB in all (the Hugging Face
-# repository's file list); the NousResearch mirror the platform defaults to has the same files.
-WEIGHTS_GB = 16.1
-# Download rate assumed from the Hugging Face hub to one EC2 instance: a conservative 50 MB/s (a busy
-# hub and a single-stream client; a good day is several times faster).
-WEIGHTS_MB_PER_S = 50.0
-# The Neuron vLLM DLC (config/versions.py NEURON_VLLM_IMAGE): about 10 GB of compressed layers (torch,
-# neuronx-cc, NxD Inference, vLLM); pulled and unpacked onto the node's gp3 root (1000 MB/s).
-IMAGE_GB = 10.0
-IMAGE_MB_PER_S = 25.0  # pull + unpack together, as containerd does it: a conservative rate
-# Karpenter creates the instance within about a minute of the pending pod; AL2023 boot, kubelet
-# registration and the Neuron device plugin advertising aws.amazon.com/neuron add a few more. The
-# largest instances (48xlarge/32xlarge) are slower to boot; budget a little more.
-NODE_LAUNCH_S = 300
-NODE_LAUNCH_LARGE_S = 420
+# repository's file list, https://huggingface.co/meta-llama/Meta-Llama-3-8B-Instruct/tree/main); the
+# NousResearch mirror the platform defaults to has the same files.
+WEIGHTS_GB = 16.07
+# The serving image: the Neuron vLLM DLC (config/versions.py NEURON_VLLM_IMAGE) plus Ray and this app
+# (serving/Dockerfile). Its compressed size is not published and cannot be read offline. The one public
+# figure: the Neuron vLLM DLCs are "huge! 18+GB" (https://github.com/vllm-project/vllm/issues/4838,
+# comment of 2025-11-12, SDK 2.26.1 images; most likely `docker images`' unpacked size). Taken as the
+# bytes to pull it is an upper bound: the GPU vLLM DLC the pull rate below was measured on is 9.35 GB
+# compressed. Replace with the real figure (`crane manifest` / `docker manifest inspect -v`, sum of the
+# layer sizes) once an account is at hand.
+IMAGE_GB = 18.0
+IMAGE_BASIS = "18+ GB (vllm-project/vllm#4838, upper bound: not measured for this tag)"
+# The Neuron compiled artifacts of one compile key (NxD Inference NEFFs for the context-encoding and
+# token-generation buckets). No public size; the S3 model store's manifest will record it.
+ARTIFACT_GB = 1.0
+
+# --- phase figures ----------------------------------------------------------------------------------
+# 1. Karpenter's decision -> an instance booted. The clock starts at the decision (Karpenter's batching
+# window, BATCH_IDLE_DURATION 1 s / BATCH_MAX_DURATION 10 s, Karpenter v1.14.1 website/.../settings.md,
+# comes before it). RunInstances to SSH: 25.8 s average (API 19 %, pending->running 69 %, boot->SSH 12 %),
+# instance family within 0.7 s across t3/m6i/m7i/c7i/r7i (brevdev/ec2-coldboot-research, @fix_plan.md).
+# Not measured on inf2 or with an encrypted root (martysweet.co.uk/ec2-launch-times: encryption slows
+# launches, October 2023).
+EC2_LAUNCH_S = 25.8
+EC2_LAUNCH_BASIS = ("RunInstances -> SSH 25.8 s avg, t3/m6i/m7i/c7i/r7i "
+                    "(https://github.com/brevdev/ec2-coldboot-research); not inf2, unencrypted root")
+# 2. Booted -> node Ready with aws.amazon.com/neuron advertised (nodeadm, containerd, kubelet registration,
+# the VPC CNI, then the Neuron device plugin DaemonSet pod pulled, started and registered: what Karpenter's
+# NodeClaim condition Initialized waits for). No public measurement for an AL2023 Neuron node: the public
+# "~30 seconds" (https://akingscote.co.uk/posts/aws-eks-bottlerocket-prefetch, Karpenter + Bottlerocket,
+# general-purpose node) is launch to schedulable, boot included. 30 s after boot is our estimate; read the
+# NodeClaim's Launched -> Initialized transition times on a first deploy to replace it.
+NODE_READY_S = 30
+# 3. Image pull with SOCI parallel pull (the Neuron EC2NodeClass enables nodeadm's FastImagePull,
+# platform_constructs/karpenter_pools.py): the AWS DLC for vLLM, 9,354,342,327 bytes, pulled in 39.553 s
+# on AL2023 with FastImagePull vs 2 min 10.813 s with containerd's default, on instances with > 8 Gbps of
+# network and EBS bandwidth and a gp3 root at 16,000 IOPS / 1,000 MiB/s (aws-samples/karpenter-blueprints
+# blueprints/soci-snapshotter/README.md, "Results"). As rates of compressed bytes:
+SOCI_PULL_MEASURED = (9_354_342_327, 39.553)
+DEFAULT_PULL_MEASURED = (9_354_342_327, 130.813)
+PULL_SOURCE = "https://github.com/aws-samples/karpenter-blueprints/tree/main/blueprints/soci-snapshotter"
+# The measurement selected instances above this network and EBS bandwidth; below it the rate is extrapolated.
+PULL_MEASURED_MIN_MBPS = 8000
+# 6. Neuron load: compiled graphs and weights onto the NeuronCores, nothing compiled. The nearest public
+# measurement: Llama-2-7B from a pre-populated compile cache with a safetensors checkpoint, "~40 seconds"
+# (AWS, https://github.com/aws-neuron/transformers-neuronx/issues/80, comment of 2024-04-09) --
+# transformers-neuronx on trn1.32xlarge at TP 32, not NxD Inference at TP 2 on inf2.
+NEURON_LOAD_S = 40
+NEURON_LOAD_BASIS = ("Llama-2-7B, precompiled, safetensors: ~40 s (AWS, "
+                     "https://github.com/aws-neuron/transformers-neuronx/issues/80); transformers-neuronx, "
+                     "trn1.32xlarge TP 32, not NxDI TP 2 on inf2")
+# 7. Engine warm-up: vLLM's first passes over every bucket after the load. Not measured publicly on Neuron.
+WARMUP_S = 10
+# 8. Serve ready: the Ray worker joins the cluster, the Serve replica is placed and reports healthy, the
+# proxies route to it, the first token comes back. Not measured publicly; our estimate.
+SERVE_READY_S = 10
+
+# --- first deploy only ------------------------------------------------------------------------------
+# The store is empty: the weights come from the Hugging Face hub. A conservative 50 MB/s from the hub to
+# one EC2 instance (a busy hub and a single-stream client; a good day is several times faster). Estimate.
+HUB_MB_PER_S = 50.0
 # Neuron compilation of the model (NxD Inference traces and compiles one graph per bucket; with the
 # default bucketing the count grows with max_model_len). Issue 9: "tens of minutes"; config/presets.py
 # records the original blueprint's replica compiling and loading in 10 min 40 s at 4096 tokens on
 # inf2.8xlarge. Budget 20 min for 4096 tokens (about twice that) and 150 s per further 1024.
-# Compiles run once per worker pod: the model cache is an emptyDir (docs/charts.md), kept across container
-# restarts but not pod replacements, until the S3 model store (issue 12) lets a new pod skip them.
 COMPILE_BASE_S = 1200
 COMPILE_BASE_TOKENS = 4096
 COMPILE_PER_1K_TOKENS_S = 150
-# Loading the compiled graphs and the weights onto the NeuronCores, then vLLM's warm-up.
-ENGINE_LOAD_S = 300
-# The budget is the sum of the phases times this margin, rounded up to whole 5 minutes.
+# The deadline every readiness timeout uses: the first deploy times this margin, rounded up to 5 minutes.
 MARGIN = 1.5
 ROUND_TO_S = 300
+
+# The original blueprint's figure, printed beside the budget (awslabs/data-on-eks
+# gen-ai/inference/vllm-rayserve-inf2, as recorded in config/presets.py and docs/serving.md): "10 mins 40
+# secs to load" (compile + load) on inf2.8xlarge at 4096 tokens, node launch and image pull not counted;
+# its instructions wait up to 10 minutes for the worker.
+BLUEPRINT_LOAD_S = 640
+BLUEPRINT_WAIT_S = 600
+BLUEPRINT = ("blueprint (awslabs/data-on-eks vllm-rayserve-inf2): compile + load 640 s on inf2.8xlarge, "
+             "node and image not counted; it waits up to 10 min (600 s) for a worker")
+
+KINDS = ("computed", "measured", "proxy", "estimate")
 
 
 @dataclass(frozen=True)
 class Phase:
     name: str
     seconds: int
-    basis: str  # where the figure comes from
+    basis: str  # where the figure comes from, with a URL
+    kind: str = "computed"  # one of KINDS
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"phase {self.name!r}: kind {self.kind!r} not in {KINDS}")
+
+    @property
+    def sourced(self) -> bool:
+        """Backed by a public measurement or computed from cited figures (a proxy says what differs)."""
+        return self.kind != "estimate"
 
 
 @dataclass(frozen=True)
 class ColdStartBudget:
     instance_type: str
-    phases: tuple[Phase, ...]
+    phases: tuple[Phase, ...]  # the cold path: a fresh node, artifacts in the store (the 180 s goal)
+    first_deploy: tuple[Phase, ...]  # nothing in the store: one compile (what the deadline covers)
 
     @property
-    def expected_seconds(self) -> int:
+    def cold_seconds(self) -> int:
         return sum(p.seconds for p in self.phases)
 
     @property
+    def first_deploy_seconds(self) -> int:
+        return sum(p.seconds for p in self.first_deploy)
+
+    @property
+    def unsourced(self) -> tuple[Phase, ...]:
+        return tuple(p for p in self.phases if not p.sourced)
+
+    @property
+    def meets_goal(self) -> bool:
+        """Issue 12's done-criterion: the cold path under GOAL_SECONDS with every phase sourced."""
+        return self.cold_seconds < GOAL_SECONDS and not self.unsourced
+
+    @property
     def budget_seconds(self) -> int:
-        """The deadline: expected time with the margin, rounded up to whole 5-minute steps."""
-        return math.ceil(self.expected_seconds * MARGIN / ROUND_TO_S) * ROUND_TO_S
+        """The deadline: the first deploy with the margin, rounded up to whole 5-minute steps."""
+        return math.ceil(self.first_deploy_seconds * MARGIN / ROUND_TO_S) * ROUND_TO_S
 
     @property
     def initializing_timeout(self) -> str:
@@ -81,26 +175,95 @@ class ColdStartBudget:
         return math.ceil((self.budget_seconds + STEP_OVERHEAD_SECONDS) / 60)
 
     def describe(self) -> str:
-        parts = ", ".join(f"{p.name} {p.seconds // 60} min" for p in self.phases)
-        return f"{self.instance_type}: {parts}; budget {self.budget_seconds // 60} min (x{MARGIN})"
+        parts = ", ".join(f"{p.name} {p.seconds} s" for p in self.phases)
+        return (f"{self.instance_type}: {parts}; cold {self.cold_seconds} s (goal {GOAL_SECONDS} s); "
+                f"first deploy {self.first_deploy_seconds} s; budget {self.budget_seconds // 60} min (x{MARGIN})")
+
+
+def _rate(measured: tuple[int, float]) -> float:
+    size, seconds = measured
+    return size / seconds / MB
+
+
+def image_pull_rate(instance_type: str) -> tuple[float, bool]:
+    """MB/s of compressed image with SOCI parallel pull on this instance type, and whether the instance is
+    within the measurement's conditions (> PULL_MEASURED_MIN_MBPS network and EBS) or extrapolated."""
+    io = node_io.INSTANCE_IO[instance_type]
+    within = io.network_baseline_mbps > PULL_MEASURED_MIN_MBPS and io.ebs_max_mbps > PULL_MEASURED_MIN_MBPS
+    rate = min(_rate(SOCI_PULL_MEASURED), io.network_mb_per_s, node_io.disk_write_mb_per_s(instance_type))
+    return rate, within
+
+
+def _seconds(gb: float, mb_per_s: float) -> int:
+    return math.ceil(gb * 1000 / mb_per_s)
+
+
+def _common_phases(preset: AcceleratorPreset) -> tuple[tuple[Phase, ...], Phase]:
+    itype = preset.instance_type
+    rate, within = image_pull_rate(itype)
+    default_s = _seconds(IMAGE_GB, _rate(DEFAULT_PULL_MEASURED))
+    pull_s = _seconds(IMAGE_GB, rate)
+    pull_basis = (f"{IMAGE_BASIS} at {rate:.0f} MB/s: SOCI parallel pull measured {_rate(SOCI_PULL_MEASURED):.0f} MB/s "
+                  f"on a 9.35 GB DLC (containerd default {_rate(DEFAULT_PULL_MEASURED):.0f} MB/s: {default_s} s here, "
+                  f"so it saves {default_s - pull_s} s), {PULL_SOURCE}")
+    if not within:
+        pull_basis += f"; extrapolated: {itype} is below the measurement's {PULL_MEASURED_MIN_MBPS} Mbps network/EBS"
+    head = (
+        Phase("Karpenter + EC2 launch", math.ceil(EC2_LAUNCH_S), EC2_LAUNCH_BASIS, "proxy"),
+        Phase("node ready", NODE_READY_S,
+              "kubelet + VPC CNI + Neuron device plugin advertising aws.amazon.com/neuron: estimate, not measured "
+              "(public ~30 s launch->schedulable, https://akingscote.co.uk/posts/aws-eks-bottlerocket-prefetch, "
+              "includes boot, Bottlerocket)", "estimate"),
+        Phase("image pull", pull_s, pull_basis, "computed" if within else "estimate"),
+    )
+    load = Phase("Neuron load", NEURON_LOAD_S, NEURON_LOAD_BASIS, "proxy")
+    return head, load
+
+
+def _tail() -> tuple[Phase, ...]:
+    return (
+        Phase("engine warm-up", WARMUP_S, "vLLM's first pass over each bucket: estimate, not measured on Neuron",
+              "estimate"),
+        Phase("Serve ready", SERVE_READY_S,
+              "Ray worker joins, Serve replica placed and healthy, proxies route, first token: estimate", "estimate"),
+    )
+
+
+def _s3_phase(name: str, gb: float, itype: str, what: str, kind: str = "computed") -> Phase:
+    limits = node_io.s3_fetch_limits(itype)
+    rate, binding = node_io.s3_fetch_mb_per_s(itype)
+    others = ", ".join(f"{k} {v:.0f}" for k, v in limits.items() if k != binding)
+    return Phase(name, _seconds(gb, rate),
+                 f"{what} at {rate:.0f} MB/s, bound by {binding} (others, MB/s: {others}; "
+                 f"{node_io.S3_SOURCE}, {node_io.IO_SOURCE})", kind)
+
+
+def compile_seconds(preset: AcceleratorPreset) -> int:
+    extra_tokens = max(0, preset.max_model_len - COMPILE_BASE_TOKENS)
+    return COMPILE_BASE_S + math.ceil(extra_tokens / 1024) * COMPILE_PER_1K_TOKENS_S
 
 
 def cold_start_budget(preset: AcceleratorPreset) -> ColdStartBudget:
-    large = preset.vcpus >= 128
-    extra_tokens = max(0, preset.max_model_len - COMPILE_BASE_TOKENS)
-    compile_s = COMPILE_BASE_S + math.ceil(extra_tokens / 1024) * COMPILE_PER_1K_TOKENS_S
-    return ColdStartBudget(preset.instance_type, (
-        Phase("node launch", NODE_LAUNCH_LARGE_S if large else NODE_LAUNCH_S,
-              "Karpenter launch + AL2023 boot + Neuron device plugin (estimate)"),
-        Phase("image pull", math.ceil(IMAGE_GB * 1000 / IMAGE_MB_PER_S),
-              f"~{IMAGE_GB:g} GB Neuron DLC at {IMAGE_MB_PER_S:g} MB/s pull+unpack (estimate)"),
-        Phase("weights download", math.ceil(WEIGHTS_GB * 1000 / WEIGHTS_MB_PER_S),
-              f"{WEIGHTS_GB:g} GB safetensors (HF repo) at {WEIGHTS_MB_PER_S:g} MB/s"),
-        Phase("Neuron compile", compile_s,
-              f"max_model_len={preset.max_model_len}: {COMPILE_BASE_S // 60} min at {COMPILE_BASE_TOKENS} "
-              f"+ {COMPILE_PER_1K_TOKENS_S} s per 1024 tokens (about 2x the blueprint's 10 min 40 s at 4096)"),
-        Phase("engine load", ENGINE_LOAD_S, "graphs + weights onto NeuronCores, vLLM warm-up (estimate)"),
-    ))
+    itype = preset.instance_type
+    head, load = _common_phases(preset)
+    weights = _s3_phase("weights fetch", WEIGHTS_GB, itype, f"{WEIGHTS_GB:g} GB safetensors (HF file list)")
+    artifacts = _s3_phase("artifact fetch", ARTIFACT_GB, itype,
+                          f"{ARTIFACT_GB:g} GB of compiled artifacts (size an estimate: not published)", "estimate")
+    compile_ = Phase("Neuron compile", compile_seconds(preset),
+                     f"estimate, max_model_len={preset.max_model_len}: {COMPILE_BASE_S // 60} min at "
+                     f"{COMPILE_BASE_TOKENS} + {COMPILE_PER_1K_TOKENS_S} s per 1024 tokens (about 2x the blueprint's "
+                     f"10 min 40 s compile + load at 4096)",
+                     "estimate")
+    hub = Phase("weights download", _seconds(WEIGHTS_GB, HUB_MB_PER_S),
+                f"{WEIGHTS_GB:g} GB from the Hugging Face hub at {HUB_MB_PER_S:g} MB/s (store empty; estimate)",
+                "estimate")
+    publish = _s3_phase("artifact publish", ARTIFACT_GB, itype,
+                        f"{ARTIFACT_GB:g} GB up to the store (size an estimate)", "estimate")
+    return ColdStartBudget(
+        itype,
+        phases=(*head, weights, artifacts, load, *_tail()),
+        first_deploy=(*head, hub, compile_, publish, load, *_tail()),
+    )
 
 
 def ready_deadline_seconds(preset: AcceleratorPreset) -> int:

@@ -45,6 +45,13 @@ KUBERAY_VERSION = "1.7.0"  # `make crds` fetches its CRDs (scripts/fetch_crds.py
 # Pinned AL2023 AMI alias for Karpenter's EC2NodeClass. Never "@latest": an unpinned AMI update once
 # broke the Inf2 replicas of the original blueprint. Bump deliberately, after testing a canary node.
 AL2023_AMI_ALIAS = "al2023@v20261020"
+# The first AL2023 EKS AMI release whose nodeadm offers the FastImagePull feature gate (the SOCI snapshotter
+# in parallel pull/unpack mode, preinstalled on every AL2023 variant, Neuron included: awslabs/amazon-eks-ami
+# templates/al2023/provisioners/install-worker.sh "dnf install -y soci-snapshotter"; the gate came with
+# PR #2352 in v20250813, and aws-samples/karpenter-blueprints blueprints/soci-snapshotter names "AL2023 >
+# v20250821" as supported). The Neuron EC2NodeClass turns it on (platform_constructs/karpenter_pools.py);
+# tests/stacks/test_addons.py fails if AL2023_AMI_ALIAS is older.
+AL2023_FAST_IMAGE_PULL_SINCE = "v20250821"
 
 # --- Serving -------------------------------------------------------------------------------------
 # The Ray version the RayService declares (rayVersion) and the serving image installs.

@@ -10,6 +10,7 @@ from __future__ import annotations
 from config.names import (
     INFERENCE_NODE_ROLE, NEURON_RESOURCE, NEURON_TAINT_KEY, NODE_ROLE_LABEL, NODEPOOL_BY_FAMILY, NODEPOOL_DEFAULT,
 )
+from config.node_io import NEURON_ROOT_GIB, NEURON_ROOT_GP3, Gp3Root
 from config.presets import PRESETS
 from config.project import PROJECT_SLUG, PROJECT_TAG
 from config.versions import AL2023_AMI_ALIAS
@@ -21,7 +22,26 @@ NODECLASS_NEURON = "neuron"
 # Root volumes: the Neuron DLC image (~15 GB), the model weights (16 GB for Llama-3-8B in bf16) and the
 # Neuron compilation cache all land on the root volume, with room for a second model during a rollout.
 DEFAULT_ROOT_GIB = 100
-NEURON_ROOT_GIB = 500
+# NEURON_ROOT_GIB (500): config/node_io.py, beside the volume's IOPS and throughput.
+# The Neuron nodes pull their multi-GB image with the SOCI snapshotter's parallel pull/unpack mode: nodeadm's
+# FastImagePull feature gate (awslabs/amazon-eks-ami nodeadm/api/v1alpha1/nodeconfig_types.go: "enables a
+# parallel image pull for container images. This will use more instance CPU, Memory, and EBS I/O during
+# image pull"; nodeadm ignores it below 4 vCPU / 7 GiB, nodeadm/internal/containerd/config.go
+# UseSOCISnapshotter, which every inf2/trn1 type clears). nodeadm then writes the soci-snapshotter-grpc
+# config with 20 concurrent 16 MB range GETs and 12 unpacks per image and points containerd and the
+# kubelet at it (config.go, snapshotter/soci-snapshotter.config.toml). Measured on the AWS vLLM DLC
+# (9.35 GB): 39.6 s instead of 130.8 s (aws-samples/karpenter-blueprints blueprints/soci-snapshotter,
+# "Results"); config/cold_start.py budgets the pull from that rate. Karpenter merges this NodeConfig with
+# the one it generates for AL2023 (the EC2NodeClass CRD: "Karpenter will merge certain fields into this
+# UserData"), as the blueprint's EC2NodeClass does. Not for the default class: small images gain nothing
+# and the mode costs CPU and memory during pulls. The AMI must be AL2023 v20250821 or later
+# (config/versions.py AL2023_FAST_IMAGE_PULL_SINCE).
+FAST_IMAGE_PULL_USER_DATA = """apiVersion: node.eks.aws/v1alpha1
+kind: NodeConfig
+spec:
+  featureGates:
+    FastImagePull: true
+"""
 EXPIRE_AFTER = "720h"  # nodes are replaced within 30 days, so AMI/kernel fixes roll out
 # IMDSv2 only, and its token answers travel one hop: they reach the node's own network namespace
 # (kubelet, and hostNetwork pods: VPC CNI, kube-proxy, Pod Identity agent, CloudWatch agent and Fluent
@@ -39,11 +59,14 @@ def node_role_name(cluster_name: str) -> str:
     return f"KarpenterNode-{cluster_name}"[:64]
 
 
-def ec2_node_class(name: str, *, cluster_name: str, environment: str, root_gib: int, fast_root: bool = False) -> dict:
+def ec2_node_class(name: str, *, cluster_name: str, environment: str, root_gib: int,
+                   fast_root: Gp3Root | None = None, user_data: str | None = None) -> dict:
     ebs = {"volumeSize": f"{root_gib}Gi", "volumeType": "gp3", "encrypted": True, "deleteOnTermination": True}
     if fast_root:
-        # Model load time is bound by the root volume: gp3 at its throughput maximum.
-        ebs.update(iops=10000, throughput=1000)
+        # The image unpack and the weights download write to the root volume: provisioned above gp3's
+        # 3,000 IOPS / 125 MiB/s default (config/node_io.py NEURON_ROOT_GP3: figures, sources, cost).
+        ebs.update(iops=fast_root.iops, throughput=fast_root.throughput_mibps)
+    spec_extra = {"userData": user_data} if user_data else {}
     return {
         "apiVersion": "karpenter.k8s.aws/v1",
         "kind": "EC2NodeClass",
@@ -65,6 +88,7 @@ def ec2_node_class(name: str, *, cluster_name: str, environment: str, root_gib: 
                 "httpPutResponseHopLimit": IMDS_HOP_LIMIT,
             },
             "tags": {PROJECT_TAG: PROJECT_SLUG, "environment": environment},
+            **spec_extra,
         },
     }
 
@@ -161,7 +185,7 @@ def node_classes(*, cluster_name: str, environment: str) -> list[dict]:
         ec2_node_class(NODECLASS_DEFAULT, cluster_name=cluster_name, environment=environment,
                        root_gib=DEFAULT_ROOT_GIB),
         ec2_node_class(NODECLASS_NEURON, cluster_name=cluster_name, environment=environment,
-                       root_gib=NEURON_ROOT_GIB, fast_root=True),
+                       root_gib=NEURON_ROOT_GIB, fast_root=NEURON_ROOT_GP3, user_data=FAST_IMAGE_PULL_USER_DATA),
     ]
 
 

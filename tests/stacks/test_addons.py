@@ -13,7 +13,7 @@ from config.names import (
     NEURON_TAINT_KEY, NODE_ROLE_LABEL, NODEPOOL_DEFAULT, NODEPOOL_INF2, NODEPOOL_TRN1,
 )
 from config.versions import (
-    AL2023_AMI_ALIAS, KARPENTER_CHART_REPO, KARPENTER_CRD_CHART_REPO, KARPENTER_VERSION, KUBERAY_CHART_REPO,
+    AL2023_AMI_ALIAS, AL2023_FAST_IMAGE_PULL_SINCE, KARPENTER_CHART_REPO, KARPENTER_CRD_CHART_REPO, KARPENTER_VERSION, KUBERAY_CHART_REPO,
     KUBERAY_VERSION, NEURON_CHART_REPO, NEURON_CHART_VERSION, EXTERNAL_SECRETS_CHART_REPO, EXTERNAL_SECRETS_VERSION,
 )
 from platform_constructs.tags import KARPENTER_DISCOVERY_TAG
@@ -150,6 +150,34 @@ def test_node_classes(synth_dev):
         assert spec["metadataOptions"]["httpPutResponseHopLimit"] == 1, "pods must not reach the node role"
     neuron_root = int(classes["neuron"]["spec"]["blockDeviceMappings"][0]["ebs"]["volumeSize"].removesuffix("Gi"))
     assert neuron_root >= 200, "root volume must hold the Neuron image, weights and compile cache"
+
+
+@pytest.mark.parametrize("fixture", ["synth_dev", "synth_prod"])
+def test_neuron_nodes_pull_images_with_soci_parallel_pull(fixture, request):
+    """Issue 12 (image pull): the Neuron EC2NodeClass turns on nodeadm's FastImagePull (SOCI parallel pull
+    and unpack), the default class does not, and the pinned AMI is recent enough to have the gate."""
+    import yaml
+
+    classes = _kinds(request.getfixturevalue(fixture), "EC2NodeClass")
+    node_config = yaml.safe_load(classes["neuron"]["spec"]["userData"])
+    assert node_config["apiVersion"] == "node.eks.aws/v1alpha1" and node_config["kind"] == "NodeConfig"
+    assert node_config["spec"] == {"featureGates": {"FastImagePull": True}}
+    assert "userData" not in classes["default"]["spec"]
+    release = AL2023_AMI_ALIAS.split("@", 1)[1]
+    assert re.fullmatch(r"v\d{8}", release) and release >= AL2023_FAST_IMAGE_PULL_SINCE
+
+
+@pytest.mark.parametrize("fixture", ["synth_dev", "synth_prod"])
+def test_neuron_root_volume_is_the_one_the_budget_computes_with(fixture, request):
+    """The gp3 IOPS and throughput the EC2NodeClass provisions are config/node_io.py's NEURON_ROOT_GP3, the
+    figures config/cold_start.py derives the weights fetch from; the default class keeps gp3's baseline."""
+    from config.node_io import NEURON_ROOT_GP3
+
+    classes = _kinds(request.getfixturevalue(fixture), "EC2NodeClass")
+    (root,) = classes["neuron"]["spec"]["blockDeviceMappings"]
+    assert (root["ebs"]["iops"], root["ebs"]["throughput"]) == (NEURON_ROOT_GP3.iops, NEURON_ROOT_GP3.throughput_mibps)
+    (default_root,) = classes["default"]["spec"]["blockDeviceMappings"]
+    assert "iops" not in default_root["ebs"] and "throughput" not in default_root["ebs"]
 
 
 def test_default_pool_x86_spot_and_on_demand(synth_dev):

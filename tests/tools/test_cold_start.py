@@ -1,5 +1,6 @@
-"""`make cold-start` (tools/cold_start.py): every preset, every phase with its source, and a total that
-is the sum of the phases, judged against the 180 s goal."""
+"""`make cold-start` (tools/cold_start.py): every preset, every phase of the cold path and of the first
+deploy with its figure, kind and source, totals that are the sums of the phases, a verdict against the
+180 s goal that counts unsourced phases, the deadline the timeouts use, and the blueprint beside it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import re
 
 import pytest
 
-from config.cold_start import cold_start_budget
+from config import cold_start as budget_module
+from config.cold_start import GOAL_SECONDS, cold_start_budget
 from config.presets import PRESETS
 from tools import cold_start
 
@@ -19,23 +21,71 @@ def _section(text: str, name: str) -> list[str]:
     return lines[start + 1:end]
 
 
-def test_every_preset_prints_its_phases_total_and_deadline(capsys):
-    assert cold_start.main([]) == 0
+def _seconds(line: str, label: str) -> int:
+    return int(re.search(rf"{re.escape(label)}\s+(\d+) s", line).group(1))
+
+
+def _printed(section: list[str], phase, indent: str) -> bool:
+    return any(line.startswith(indent + phase.name + " ") and f" {phase.seconds} s  {phase.kind} " in line
+               and line.endswith(phase.basis) for line in section)
+
+
+@pytest.fixture(scope="module")
+def output():
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert cold_start.main([]) == 0
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_phase_is_printed_with_figure_kind_and_source(output, name):
+    budget = cold_start_budget(PRESETS[name])
+    section = _section(output, name)
+    for phase in budget.phases:
+        assert _printed(section, phase, "  "), (name, phase.name)
+    for phase in budget.first_deploy:
+        assert _printed(section, phase, "    "), (name, "first deploy", phase.name)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_totals_are_the_sums_and_the_verdict_counts_unsourced_phases(output, name):
+    budget = cold_start_budget(PRESETS[name])
+    section = _section(output, name)
+    [total] = [line for line in section if line.strip().startswith("total")]
+    assert _seconds(total, "total") == sum(p.seconds for p in budget.phases)
+    over = budget.cold_seconds - GOAL_SECONDS
+    assert (f"{over} s over" in total) if over >= 0 else (f"{-over} s under" in total)
+    unsourced = [p.name for p in budget.phases if p.kind == "estimate"]
+    if unsourced:
+        assert f"{len(unsourced)} phase(s) unsourced: {', '.join(unsourced)}" in total
+    else:
+        assert "every phase sourced" in total
+    assert ("goal MET" in total) == (over < 0 and not unsourced)
+    [first] = [line for line in section if line.strip().startswith("first deploy total")]
+    assert _seconds(first, "first deploy total") == sum(p.seconds for p in budget.first_deploy)
+    [deadline] = [line for line in section if line.strip().startswith("deadline")]
+    assert _seconds(deadline, "deadline") == budget.budget_seconds
+    assert f"initializing-timeout {budget.initializing_timeout}," in deadline
+    assert f"smoke step {budget.smoke_step_timeout_minutes} min" in deadline
+    [blueprint] = [line for line in section if line.strip().startswith("blueprint")]
+    assert _seconds(blueprint, "blueprint") == budget_module.BLUEPRINT_LOAD_S
+
+
+def test_the_blueprint_and_the_root_volume_cost_close_the_report(output):
+    assert output.splitlines()[-2] == budget_module.BLUEPRINT
+    assert output.splitlines()[-1] == cold_start.root_volume_cost()
+    assert "USD" in output.splitlines()[-1] and "aws.amazon.com/ebs/pricing" in output.splitlines()[-1]
+
+
+def test_one_preset_prints_one_section(capsys):
+    assert cold_start.main(["--preset", "inf2.8xlarge"]) == 0
     out = capsys.readouterr().out
-    for name, preset in PRESETS.items():
-        budget = cold_start_budget(preset)
-        section = _section(out, name)
-        for phase in budget.phases:
-            assert any(line.split()[:len(phase.name.split())] == phase.name.split() and f" {phase.seconds} s " in line
-                       and phase.basis in line for line in section), (name, phase.name)
-        [total] = [line for line in section if line.strip().startswith("total")]
-        seconds = int(re.search(r"total\s+(\d+) s", total).group(1))
-        assert seconds == sum(p.seconds for p in budget.phases)
-        over = seconds - cold_start.GOAL_SECONDS
-        assert (f"{over} s over" in total) if over > 0 else ("within" in total)
-        [deadline] = [line for line in section if line.strip().startswith("deadline")]
-        assert budget.initializing_timeout in deadline
-    assert "blueprint" in out
+    assert out.splitlines()[0] == "inf2.8xlarge"
+    assert not any(line == other for line in out.splitlines() for other in PRESETS if other != "inf2.8xlarge")
 
 
 def test_an_unknown_preset_is_refused_naming_the_choices(capsys):
