@@ -243,6 +243,12 @@ def compile_seconds(preset: AcceleratorPreset) -> int:
     return COMPILE_BASE_S + math.ceil(extra_tokens / 1024) * COMPILE_PER_1K_TOKENS_S
 
 
+def compile_wait_seconds(preset: AcceleratorPreset) -> int:
+    """How long a worker that lost the model store's compile lease waits for the winner's artifacts
+    before it compiles locally (serving/model_store.py `fetch --wait-s`): the compile with the margin."""
+    return math.ceil(compile_seconds(preset) * MARGIN)
+
+
 def cold_start_budget(preset: AcceleratorPreset) -> ColdStartBudget:
     itype = preset.instance_type
     head, load = _common_phases(preset)

@@ -9,6 +9,7 @@ import cdk8s_plus_27 as kplus
 from constructs import Construct
 
 from config import names
+from config.cold_start import compile_wait_seconds
 from config.kubernetes import BASELINE, RESTRICTED, app_labels, container_security, pod_security, pod_security_labels
 from config.secrets import API_KEYS_DIR, API_KEYS_SECRET, HF_TOKEN_KEY, HF_TOKEN_SECRET, RAY_AUTH_SECRET
 from config.versions import RAY_VERSION
@@ -129,7 +130,8 @@ def model_fetch_command(inputs: ChartInputs) -> list[str]:
     key = model_compile_key(cfg)
     return ["python", "-m", "serving.model_store", "fetch", "--bucket", inputs.model_store_bucket,
             "--model", cfg.model_id, "--revision", cfg.model_revision, "--weights-dir", WEIGHTS_DIR,
-            "--compile-key", key, "--artifacts-dir", compiled_artifacts_dir(key)]
+            "--compile-key", key, "--artifacts-dir", compiled_artifacts_dir(key),
+            "--wait-s", str(compile_wait_seconds(cfg.worker_shape.preset))]
 
 
 def model_fetch_container(inputs: ChartInputs, resources: dict[str, str]) -> dict[str, Any]:

