@@ -11,7 +11,7 @@ of every measured run, the medians, the throughput ratio (target >= 0.95) and th
 (target <= +20 ms).
 
 Measured here (2 cores, tiny model, 3 starts each) before the OMP_NUM_THREADS fix in
-serving/settings.py: ratio 0.56; the figures after it are in docs/benchmarking.md.
+serving/settings.py: ratio 0.56; the figures after it are in docs/serving.md ("Serving path against vLLM alone").
 """
 
 from __future__ import annotations
