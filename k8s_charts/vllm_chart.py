@@ -63,7 +63,7 @@ MODEL_FETCH_CONTAINER = "model-fetch"
 # Ours, not a preset figure: weights (16 GB), the original/ checkpoint a full snapshot may also hold
 # (16 GB) and the compiled artifacts of every shape fit many times over, yet a runaway download or
 # compile is evicted long before it fills the Neuron node's 500 GiB root volume
-# (platform_constructs/karpenter_pools.py NEURON_ROOT_GIB; tests/k8s_charts/test_rayservice.py checks it).
+# (config/node_io.py NEURON_ROOT_GIB; tests/k8s_charts/test_rayservice.py checks it).
 MODEL_CACHE_SIZE_LIMIT_GIB = 200
 # The named API keys (one file per key, its JSON value: serving/keys.py) from the synced Secret,
 # read-only, group-readable by fsGroup only.

@@ -136,8 +136,8 @@ def upload_dir(s3, bucket: str, prefix: str, src_dir: str | Path, *, concurrency
     """Upload every file of src_dir under prefix, skipping objects already there with the same size.
     Returns the result and {relative path: size} of all files."""
     src = Path(src_dir)
-    files = {p.relative_to(src).as_posix(): p.stat().st_size for p in sorted(src.rglob("*"))
-             if p.is_file() and p.name not in MARKERS and not p.name.startswith(".")}
+    files = {rel: p.stat().st_size for p in sorted(src.rglob("*"))
+             if p.is_file() and p.name not in MARKERS and is_model_file(rel := p.relative_to(src).as_posix())}
     if not files:
         raise ModelStoreError(f"{src}: no files to upload")
     present = list_objects(s3, bucket, prefix)
@@ -369,13 +369,25 @@ def publish_pending(artifacts_dir: str | Path, s3=None, log: Callable[[str], Non
 
 # --- prepare: weights from the Hugging Face hub into the store, streamed ------------------------------
 
+# What vLLM itself never loads from a snapshot (vllm/config/load.py LoadConfig.ignore_patterns default
+# "original/**/*": Meta's consolidated .pth checkpoint, another 16 GB for Llama-3-8B), so neither the
+# store nor a worker copies it.
+IGNORED_DIRS = ("original",)
+
+
+def is_model_file(rel: str) -> bool:
+    parts = rel.split("/")
+    return parts[0] not in IGNORED_DIRS and not any(part.startswith(".") for part in parts)
+
+
 def hub_files(fs, repo_path: str) -> dict[str, int]:
     """{relative path: size} of a model snapshot on an fsspec filesystem (HfFileSystem for the hub:
-    `org/name@<revision>`); dot-files (.gitattributes) are not part of a model."""
+    `org/name@<revision>`): what vLLM loads (is_model_file; dot-files such as .gitattributes are not
+    part of a model)."""
     out = {}
     for path, info in fs.find(repo_path, detail=True).items():
         rel = path[len(repo_path):].lstrip("/")
-        if info.get("type") == "file" and not any(part.startswith(".") for part in rel.split("/")):
+        if info.get("type") == "file" and is_model_file(rel):
             out[rel] = int(info["size"])
     return out
 
@@ -402,7 +414,8 @@ def download_from_hub(model: str, revision: str, dest: str | Path) -> None:
     """The slow path of a worker whose store has no weights yet: the hub, as the blueprint does."""
     from huggingface_hub import snapshot_download
 
-    snapshot_download(repo_id=model, revision=revision, local_dir=str(dest))
+    snapshot_download(repo_id=model, revision=revision, local_dir=str(dest),
+                      ignore_patterns=[f"{d}/**" for d in IGNORED_DIRS])
 
 
 # --- CLI -----------------------------------------------------------------------------------------------

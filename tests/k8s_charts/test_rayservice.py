@@ -211,7 +211,7 @@ def test_worker_cache_is_an_empty_dir_with_a_size_limit(synthesized):
     """Baseline Pod Security forbids hostPath: the cache (HF_HOME, compiled artifacts) is an emptyDir,
     bounded well inside the Neuron node's root volume."""
     from k8s_charts import vllm_chart
-    from platform_constructs.karpenter_pools import NEURON_ROOT_GIB
+    from config.node_io import NEURON_ROOT_GIB
     _, files = synthesized["env-dev"]
     args = yaml.safe_load(find(files, "RayService")["spec"]["serveConfigV2"])["applications"][0]["args"]
     spec = _worker(files)["template"]["spec"]

@@ -229,6 +229,7 @@ def test_prepare_streams_a_snapshot_from_an_fsspec_filesystem(s3, tmp_path):
     big = _write(snap / "model.safetensors", 20 * MiB + 5)
     _write(snap / "config.json", 99)
     _write(snap / ".gitattributes", 10)
+    _write(snap / "original" / "consolidated.00.pth", 10)  # vLLM ignores it: so does the store
     fs = fsspec.filesystem("file")
     prefix = weights_prefix(MODEL, REVISION)
     result, files = ms.prepare_from_fs(fs, str(snap), s3, BUCKET, prefix, chunk_size=8 * MiB)
