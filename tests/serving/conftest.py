@@ -43,6 +43,19 @@ def assert_serving(endpoint, http) -> None:
     assert resp.json()["usage"]["completion_tokens"] == 2
 
 
+def stream_chat(endpoint, prompt: str, max_tokens: int, headers: dict[str, str] | None = None) -> tuple[int, str, int]:
+    """One streamed chat completion: (status, Retry-After, completion tokens of a complete stream)."""
+    with requests.post(f"{endpoint.base_url}/chat/completions", headers={**endpoint.headers, **(headers or {})},
+                       stream=True, timeout=300, json={
+            "model": endpoint.model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
+            "temperature": 0, "ignore_eos": True, "stream": True, "stream_options": {"include_usage": True}}) as resp:
+        if resp.status_code != 200:
+            return resp.status_code, resp.headers.get("retry-after", ""), 0
+        events = [l[6:] for l in resp.iter_lines(decode_unicode=True) if l and l.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    return 200, "", json.loads(events[-2])["usage"]["completion_tokens"]
+
+
 VLLM016_PYTHON = ROOT / ".venv-vllm016" / "bin" / "python"
 
 
