@@ -33,8 +33,9 @@ MAX_REPLICAS = 2
 # leastconn has given it a quarter of them, not half).
 TARGET = ServingSettings.from_args(app_args(local_cpu_row("m", "m", max_replicas=MAX_REPLICAS))).max_num_seqs
 RAMP, TRICKLE = 2 * TARGET, 3 * TARGET // 4
-# The longest answer local mode allows: a stream stays in flight for seconds, so the ramp's load is
-# sustained and the trickle still has streams on the replica Serve removes.
+# Up to the longest answer local mode allows: a stream stays in flight for seconds, so the ramp's
+# load is sustained and the trickle still has streams on the replica Serve removes. Lengths vary
+# (between half and all of it) so that streams do not all end, and restart, together.
 TOKENS = LOCAL_MAX_TOKENS
 # A replica starts in about 30 s on an idle 2-core machine, 40-80 s under the ramp.
 SCALE_OUT_TIMEOUT_S = 180
@@ -58,6 +59,7 @@ def _time(stamp: str) -> float:
 class Request:
     id: str
     start: float
+    max_tokens: int
     end: float = 0.0
     status: int = 0
     tokens: int = 0
@@ -65,7 +67,7 @@ class Request:
 
     @property
     def ok(self) -> bool:
-        return self.status == 200 and self.tokens == TOKENS
+        return self.status == 200 and self.tokens == self.max_tokens
 
 
 class Load:
@@ -84,11 +86,12 @@ class Load:
             if index >= self.concurrency:
                 time.sleep(0.1)
                 continue
-            request = Request(f"scale-{next(self._ids)}", time.time())
+            n = next(self._ids)
+            request = Request(f"scale-{n}", time.time(), TOKENS - n * 97 % (TOKENS // 2))
             self.requests.append(request)
             try:
-                request.status, _, request.tokens = stream_chat(self.endpoint, f"scale request {index}", TOKENS,
-                                                                headers={"x-request-id": request.id})
+                request.status, _, request.tokens = stream_chat(self.endpoint, f"scale request {index}",
+                                                                request.max_tokens, headers={"x-request-id": request.id})
             except Exception as exc:  # noqa: BLE001 - a broken stream is a failed request, reported below
                 request.error = f"{type(exc).__name__}: {exc}"
             request.end = time.time()
