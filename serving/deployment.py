@@ -39,10 +39,11 @@ RETRY_AFTER_S = 1
 #  neuron: a new replica loads for minutes: scale up after a sustained rise only, and keep replicas
 #    through short lulls.
 #  cpu (local mode, the tiny model): a replica starts in under a minute, so replicas report their
-#    load every second (Ray 2.60 pushes at metrics_interval_s, default 10 s), averaged over 10 s
-#    (default 30 s), and short delays let a laptop, and tests/serving/test_scale.py, see both
-#    directions within a minute or two. The downscale delay outlasts the gaps in those reports on
-#    an overloaded 2-core machine (a 10 s delay once removed a replica under full load).
+#    load every second (Ray 2.60's replicas push at metrics_interval_s, default 10 s, deprecated
+#    for an environment variable they do not read yet), averaged over 10 s (default 30 s), and
+#    short delays let a laptop, and tests/serving/test_scale.py, see both directions within a
+#    minute or two. The downscale delay outlasts the gaps in those reports on an overloaded 2-core
+#    machine (a 10 s delay once removed a replica under full load).
 AUTOSCALING_PACE: dict[str, dict[str, float]] = {
     "neuron": {"upscale_delay_s": 30, "downscale_delay_s": 600},
     "cpu": {"metrics_interval_s": 1, "look_back_period_s": 10, "upscale_delay_s": 5, "downscale_delay_s": 20},
