@@ -43,22 +43,6 @@ def assert_serving(endpoint, http) -> None:
     assert resp.json()["usage"]["completion_tokens"] == 2
 
 
-def stream_chat(endpoint, prompt: str, max_tokens: int, headers: dict[str, str] | None = None) -> tuple[int, str, int]:
-    """One streamed chat completion: (status, Retry-After, completion tokens of a complete stream)."""
-    with requests.post(f"{endpoint.base_url}/chat/completions", headers={**endpoint.headers, **(headers or {})},
-                       stream=True, timeout=300, json={
-            "model": endpoint.model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
-            "temperature": 0, "ignore_eos": True, "stream": True, "stream_options": {"include_usage": True}}) as resp:
-        if resp.status_code != 200:
-            return resp.status_code, resp.headers.get("retry-after", ""), 0
-        # Read the stream in large pieces and split it once: parsing it line by line in Python
-        # (iter_lines) made a few dozen streams CPU-bound in the client on a 2-core machine.
-        body = b"".join(resp.iter_content(chunk_size=1 << 16)).decode()
-    events = [line[6:] for line in body.splitlines() if line.startswith("data: ")]
-    assert events[-1] == "[DONE]"
-    return 200, "", json.loads(events[-2])["usage"]["completion_tokens"]
-
-
 VLLM016_PYTHON = ROOT / ".venv-vllm016" / "bin" / "python"
 
 

@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 
 from serving.deployment import app_args, local_cpu_row
 from serving.settings import ServingSettings
-from tests.serving.conftest import assert_serving, stream_chat
+from tests.serving.conftest import assert_serving
 from tests.support.local_server import LOCAL_MAX_TOKENS
 
 pytestmark = pytest.mark.serving
 
 
+def _stream(endpoint, prompt: str, max_tokens: int) -> tuple[int, str, int]:
+    with requests.post(f"{endpoint.base_url}/chat/completions", headers=endpoint.headers, stream=True, timeout=300, json={
+            "model": endpoint.model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
+            "temperature": 0, "ignore_eos": True, "stream": True, "stream_options": {"include_usage": True}}) as resp:
+        if resp.status_code != 200:
+            return resp.status_code, resp.headers.get("retry-after", ""), 0
+        events = [l[6:] for l in resp.iter_lines(decode_unicode=True) if l and l.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    return 200, "", json.loads(events[-2])["usage"]["completion_tokens"]
+
+
 def test_16_concurrent_streams_all_complete_with_the_same_greedy_text(local_endpoint, http):
     prompts = [f"Question number {i % 4}" for i in range(16)]
     with ThreadPoolExecutor(16) as pool:
-        results = list(pool.map(lambda p: stream_chat(local_endpoint, p, 64), prompts))
+        results = list(pool.map(lambda p: _stream(local_endpoint, p, 64), prompts))
     assert [r[0] for r in results] == [200] * 16
     assert [r[2] for r in results] == [64] * 16
     assert_serving(local_endpoint, http)
@@ -38,7 +51,7 @@ def test_flood_beyond_the_queue_gets_503_with_retry_after(local_endpoint, http):
 
     def one(i: int):
         start.wait()
-        return stream_chat(local_endpoint, f"flood {i}", tokens)
+        return _stream(local_endpoint, f"flood {i}", tokens)
 
     with ThreadPoolExecutor(flood) as pool:
         results = list(pool.map(one, range(flood)))

@@ -9,6 +9,7 @@ requests by the request id each one sends (x-request-id).
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import threading
@@ -18,10 +19,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+import requests
 
 from serving.deployment import app_args, local_cpu_row
 from serving.settings import ServingSettings
-from tests.serving.conftest import stream_chat
 from tests.support.local_server import LOCAL_MAX_TOKENS, start_local_server
 
 pytestmark = pytest.mark.serving
@@ -53,6 +54,21 @@ _ACCESS_LINE = re.compile(r"^\w+ (\S+ \S+) \S+ (\w+) (\S+) -- POST /v1/chat/comp
 
 def _time(stamp: str) -> float:
     return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()  # Ray logs local time
+
+
+def stream_chat(endpoint, request_id: str, max_tokens: int) -> tuple[int, int]:
+    """One streamed chat completion: (status, completion tokens of a complete stream). The stream is
+    read in large pieces and split once: parsing it line by line (tests/serving/test_load.py) made a
+    few dozen streams CPU-bound in this client on 2 cores, and the replicas saw 2 of 12 of them."""
+    with requests.post(f"{endpoint.base_url}/chat/completions", stream=True, timeout=300,
+                       headers={**endpoint.headers, "x-request-id": request_id}, json={
+            "model": endpoint.model, "messages": [{"role": "user", "content": request_id}], "max_tokens": max_tokens,
+            "temperature": 0, "ignore_eos": True, "stream": True, "stream_options": {"include_usage": True}}) as resp:
+        if resp.status_code != 200:
+            return resp.status_code, 0
+        body = b"".join(resp.iter_content(chunk_size=1 << 16)).decode()
+    events = [line[6:] for line in body.splitlines() if line.startswith("data: ")]
+    return 200, json.loads(events[-2])["usage"]["completion_tokens"] if events[-1] == "[DONE]" else 0
 
 
 @dataclass
@@ -90,8 +106,7 @@ class Load:
             request = Request(f"scale-{n}", time.time(), TOKENS - n * 97 % (TOKENS // 2))
             self.requests.append(request)
             try:
-                request.status, _, request.tokens = stream_chat(self.endpoint, f"scale request {index}",
-                                                                request.max_tokens, headers={"x-request-id": request.id})
+                request.status, request.tokens = stream_chat(self.endpoint, request.id, request.max_tokens)
             except Exception as exc:  # noqa: BLE001 - a broken stream is a failed request, reported below
                 request.error = f"{type(exc).__name__}: {exc}"
             request.end = time.time()
