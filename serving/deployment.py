@@ -33,10 +33,21 @@ GRACEFUL_SHUTDOWN_TIMEOUT_S = 60
 # A full queue answers 503 with this Retry-After (Ray Serve's backpressure_config).
 BACKPRESSURE_STATUS = 503
 RETRY_AFTER_S = 1
-# A new Neuron replica takes minutes to load: scale up after a sustained rise only, and keep
-# replicas through short lulls.
-UPSCALE_DELAY_S = 30
-DOWNSCALE_DELAY_S = 600
+# How fast Serve follows the load, by device: what a new replica costs decides it. These are
+# deployment options, not serving args, so they are keyed by the row's device rather than carried as
+# row fields (new args would change every cluster's serveConfigV2).
+#  neuron: a new replica loads for minutes: scale up after a sustained rise only, and keep replicas
+#    through short lulls.
+#  cpu (local mode, the tiny model): a replica starts in under a minute, so replicas report their
+#    load every second (Ray 2.60's replicas push at metrics_interval_s, default 10 s, deprecated
+#    for an environment variable they do not read yet), averaged over 10 s (default 30 s), and
+#    short delays let a laptop, and tests/serving/test_scale.py, see both directions within a
+#    minute or two. The downscale delay outlasts the gaps in those reports on an overloaded 2-core
+#    machine (a 10 s delay once removed a replica under full load).
+AUTOSCALING_PACE: dict[str, dict[str, float]] = {
+    "neuron": {"upscale_delay_s": 30, "downscale_delay_s": 600},
+    "cpu": {"metrics_interval_s": 1, "look_back_period_s": 10, "upscale_delay_s": 5, "downscale_delay_s": 20},
+}
 
 
 @dataclass(frozen=True)
@@ -133,8 +144,7 @@ def deployment_options(settings: ServingSettings) -> dict[str, Any]:
             "max_replicas": settings.max_replicas,
             # A replica is busy when its engine batch is full.
             "target_ongoing_requests": settings.max_num_seqs,
-            "upscale_delay_s": UPSCALE_DELAY_S,
-            "downscale_delay_s": DOWNSCALE_DELAY_S,
+            **AUTOSCALING_PACE[settings.device],
         }
     return options
 
@@ -145,10 +155,11 @@ def http_options(host: str, port: int) -> dict[str, Any]:
 
 
 def local_cpu_row(model: str, served_model_name: str, *, api_key_env: str = "",
-                  api_key_rate_limits: Mapping[str, int] | None = None) -> ServeRow:
+                  api_key_rate_limits: Mapping[str, int] | None = None, max_replicas: int = 1) -> ServeRow:
     """Local mode and the tests: the same app on a laptop CPU, sized for 2 cores and a tiny model.
-    With `api_key_env` every route but /health needs that key; without it auth is 'disabled'."""
+    With `api_key_env` every route but /health needs that key; without it auth is 'disabled'.
+    `max_replicas` above 1 autoscales from one replica, at the CPU pace (AUTOSCALING_PACE)."""
     return ServeRow(model=model, served_model_name=served_model_name, device="cpu", tensor_parallel_size=1,
-                    max_model_len=2048, max_num_seqs=16, min_replicas=1, max_replicas=1, num_cpus=0.5,
+                    max_model_len=2048, max_num_seqs=16, min_replicas=1, max_replicas=max_replicas, num_cpus=0.5,
                     auth="api_keys" if api_key_env else "disabled", api_key_env=api_key_env,
                     api_key_rate_limits=dict(api_key_rate_limits or {}))

@@ -8,6 +8,7 @@ field and the fix instead of a stack trace from deep inside the engine.
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
@@ -23,6 +24,8 @@ DEPLOYMENT_NAME = "VLLMDeployment"
 DEVICES = ("neuron", "cpu")
 # The thread count Ray sets in each worker from its num_cpus (ray/_private/utils.py set_omp_num_threads_if_unset).
 RAY_THREAD_PIN = "OMP_NUM_THREADS"
+# vLLM's CPU thread binding: "auto" (its default) pins the engine's threads to cores it picks.
+VLLM_CPU_BIND = "VLLM_CPU_OMP_THREADS_BIND"
 # "api_keys": every route but /health needs a valid key, and a replica without any key refuses to
 # start. "disabled": no key at all, only ever on purpose (local mode's --no-auth, tests).
 AUTH_MODES = ("api_keys", "disabled")
@@ -281,6 +284,13 @@ class ServingSettings:
             # does when started by itself (vllm/utils/ompmultiprocessing.py, VLLM_CPU_OMP_THREADS_BIND
             # auto). On Neuron Ray's pin stays: it is the replica's CPU share of the node.
             env[RAY_THREAD_PIN] = None
+            if self.max_replicas > 1:
+                # Several engines on one machine: vLLM's auto binding would pin every one of them to
+                # the same lowest cores (vllm/utils/ompmultiprocessing.py _get_autobind_cpu_ids), so
+                # each replica gets its share of the cores as threads instead, unbound: the OS then
+                # spreads the engines over the cores.
+                env[RAY_THREAD_PIN] = str(cpu_threads_per_replica(self.max_replicas))
+                env[VLLM_CPU_BIND] = "nobind"
             options.update(
                 device_env=env,
                 dtype="float32",
@@ -288,6 +298,11 @@ class ServingSettings:
                 enforce_eager=True,
             )
         return options
+
+
+def cpu_threads_per_replica(max_replicas: int) -> int:
+    """Engine threads per CPU replica when up to `max_replicas` share the cores this process may use."""
+    return max(1, len(os.sched_getaffinity(0)) // max_replicas)
 
 
 def _buckets(max_len: int) -> list[int]:
@@ -324,12 +339,13 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
 
 
 def local_cpu_args(model: str, served_model_name: str, *, api_key_env: str = "",
-                   api_key_rate_limits: Mapping[str, int] | None = None, **overrides: Any) -> dict[str, Any]:
+                   api_key_rate_limits: Mapping[str, int] | None = None, max_replicas: int = 1,
+                   **overrides: Any) -> dict[str, Any]:
     """The args local mode and the tests use: local mode's CPU row of the one builder
     (serving/deployment.py), then `overrides` on top (unchecked, so tests can build bad args)."""
     from serving.deployment import app_args, local_cpu_row  # imports this module
 
     args = app_args(local_cpu_row(model, served_model_name, api_key_env=api_key_env,
-                                  api_key_rate_limits=api_key_rate_limits))
+                                  api_key_rate_limits=api_key_rate_limits, max_replicas=max_replicas))
     args.update(overrides)
     return args

@@ -1,6 +1,6 @@
 """Local mode: the same Ray Serve app as the cluster, on this machine's CPU, with the tiny model.
 
-    python -m serving.local.serve [--port 8000] [--model DIR] [--proxy haproxy|ray] [--no-auth]
+    python -m serving.local.serve [--port 8000] [--model DIR] [--proxy haproxy|ray] [--no-auth] [--max-replicas 2]
 
 Starts a single-node Ray, deploys `serving.app:build_app` with the serving contract's args (sized
 for a CPU) and serves on 127.0.0.1 until interrupted. Every route but /health needs an API key, as
@@ -54,6 +54,10 @@ def serve_env(proxy: str) -> dict[str, str]:
         # tools/bench/overhead.py, throughput ratio 0.83 -> 0.96 against vLLM's own server.
         "RAY_SERVE_HAPROXY_NBTHREAD": "1",
         "RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "0.5",
+        # A stopping replica keeps its listener open this long so every HAProxy in the cluster drops
+        # it first (Ray's default: 30 s). Here HAProxy is on the same machine and updated within a
+        # control loop, so a scale-in (--max-replicas above 1) or a Ctrl-C need not wait 30 s.
+        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "5",
         # KV cache for the tiny model: 1 GiB is plenty and keeps local mode far below 4 GiB RSS.
         "VLLM_CPU_KVCACHE_SPACE": "1",
         # The replica's Python is the serving venv's; workers must find the repo's packages.
@@ -96,7 +100,7 @@ def local_api_key(path: Path = REPO_ROOT / LOCAL_API_KEY_FILE) -> str:
 
 
 def start(port: int, model: str, proxy: str = "haproxy", *, auth: bool = True, api_keys_dir: str = "",
-          **overrides) -> None:
+          max_replicas: int = 1, **overrides) -> None:
     """Start Ray and deploy the app; returns once the app is RUNNING (the engine answered).
     With `auth` the app requires the key in $VLLM_API_KEY (the caller sets it) or one of the named
     keys in `api_keys_dir` (the cluster's mounted-Secret layout, serving/keys.py)."""
@@ -116,7 +120,7 @@ def start(port: int, model: str, proxy: str = "haproxy", *, auth: bool = True, a
     # The CPU row of the same builder the cluster's serveConfigV2 comes from (serving/deployment.py);
     # build_app applies its deployment options.
     args = local_cpu_args(model=model, served_model_name=LOCAL_MODEL_NAME,
-                          api_key_env=API_KEY_ENV if auth else "", **overrides)
+                          api_key_env=API_KEY_ENV if auth else "", max_replicas=max_replicas, **overrides)
     if auth and api_keys_dir:
         args.update(auth="api_keys", api_keys_dir=str(Path(api_keys_dir).resolve()))
     serve.run(build_app(args), name=APP_NAME, route_prefix=ROUTE_PREFIX, blocking=False)
@@ -136,6 +140,9 @@ def main() -> None:
                              '{"current": ..., "previous": ...}, as the cluster mounts them)')
     parser.add_argument("--rate-limit", action="append", default=[], metavar="NAME=RPM",
                         help=f"requests per minute of a named key ({LOCAL_KEY_NAME} is $VLLM_API_KEY's); repeatable")
+    parser.add_argument("--max-replicas", type=int, default=int(os.environ.get("SERVE_LOCAL_MAX_REPLICAS", "1")),
+                        help="above 1, Ray Serve autoscales from one replica up to this many with the load "
+                             "(each a vLLM engine with its share of the cores; 1: one replica, all cores)")
     opts = parser.parse_args()
     try:
         rate_limits = {n.strip(): int(r) for n, _, r in (item.partition("=") for item in opts.rate_limit)}
@@ -157,7 +164,8 @@ def main() -> None:
     from serving.settings import SettingsError
 
     try:
-        start(opts.port, model, opts.proxy, auth=not opts.no_auth, api_keys_dir=opts.api_keys_dir, **limits)
+        start(opts.port, model, opts.proxy, auth=not opts.no_auth, api_keys_dir=opts.api_keys_dir,
+              max_replicas=opts.max_replicas, **limits)
     except SettingsError as exc:
         raise SystemExit(f"local mode: {exc}") from None
     print(f"Serving {LOCAL_MODEL_NAME} on http://127.0.0.1:{opts.port}/v1 with {key_note} "

@@ -18,7 +18,7 @@ from config import names
 from config.environments import all_environments, validate
 from config.presets import PRESETS
 from k8s_charts.serve_config import serve_config, serve_config_yaml
-from serving.deployment import ServeRow, app_args, deployment_options, local_cpu_row
+from serving.deployment import AUTOSCALING_PACE, ServeRow, app_args, deployment_options, local_cpu_row
 from serving.settings import ServingSettings, local_cpu_args
 from tests.serving.conftest import ROOT, SERVING_PYTHON
 
@@ -56,6 +56,20 @@ def test_local_mode_is_a_cpu_row_of_the_same_builder():
     n_args = app_args(neuron)
     assert (n_args["block_size"], n_args["neuron_cores"], n_args["max_ongoing_requests"]) == (4096, 2, 16)
     assert app_args(row)["max_ongoing_requests"] == 2 * row.max_num_seqs
+
+
+def test_local_mode_autoscales_up_to_max_replicas_at_the_cpu_pace_of_the_same_derivation():
+    one, two = (deployment_options(ServingSettings.from_args(local_cpu_args("/m", "m", max_replicas=n))) for n in (1, 2))
+    assert one["num_replicas"] == 1 and "autoscaling_config" not in one  # a laptop's default: one replica
+    auto = two["autoscaling_config"]
+    assert (auto["min_replicas"], auto["initial_replicas"], auto["max_replicas"]) == (1, 1, 2)
+    assert auto["target_ongoing_requests"] == local_cpu_row("/m", "m").max_num_seqs
+    assert {k: auto[k] for k in AUTOSCALING_PACE["cpu"]} == AUTOSCALING_PACE["cpu"]
+    # The cluster keeps its pace: a Neuron replica loads for minutes.
+    neuron = deployment_options(ServingSettings.from_args(serve_config(CONFIGS["env-dev"])["applications"][0]["args"]))
+    assert {k: neuron["autoscaling_config"][k] for k in ("upscale_delay_s", "downscale_delay_s")} == {
+        "upscale_delay_s": 30, "downscale_delay_s": 600}
+    assert "look_back_period_s" not in neuron["autoscaling_config"]
 
 
 def test_builder_rejects_what_the_replica_would():

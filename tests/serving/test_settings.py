@@ -101,3 +101,15 @@ def test_missing_keys_are_listed():
 
 def test_integral_floats_from_yaml_are_accepted():
     assert ServingSettings.from_args(local_cpu_args("/m", "m", max_num_seqs=16.0)).max_num_seqs == 16
+
+
+def test_cpu_replicas_share_the_cores_as_unbound_threads(monkeypatch):
+    # One replica: Ray's one-thread pin unset, vLLM binds its threads itself (tests/serving/test_engine_threads.py).
+    assert ServingSettings.from_args(local_cpu_args("/m", "m")).engine_options()["device_env"] == {"OMP_NUM_THREADS": None}
+    # Several: each engine gets its share of the cores, unbound (vLLM's auto binding would pin all to the same cores).
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    env = ServingSettings.from_args(local_cpu_args("/m", "m", max_replicas=2)).engine_options()["device_env"]
+    assert env == {"OMP_NUM_THREADS": "2", "VLLM_CPU_OMP_THREADS_BIND": "nobind"}
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0})
+    env = ServingSettings.from_args(local_cpu_args("/m", "m", max_replicas=2)).engine_options()["device_env"]
+    assert env["OMP_NUM_THREADS"] == "1"

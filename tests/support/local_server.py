@@ -141,9 +141,10 @@ def _get(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
 
 def start_local_server(api_key: str | None = None, *, port: int | None = None, proxy: str = "haproxy",
                        log_dir: Path | None = None, timeout_s: float = READY_TIMEOUT_S,
-                       extra_args: tuple[str, ...] = ()) -> LocalServer:
+                       extra_args: tuple[str, ...] = (), extra_env: dict[str, str] | None = None) -> LocalServer:
     """Start `python -m serving.local.serve` in its own process group and wait until it answers.
-    Without `api_key` the server runs with --no-auth (keyless on purpose)."""
+    Without `api_key` the server runs with --no-auth (keyless on purpose); `extra_env` is added to
+    the server's environment (Ray and its workers inherit it)."""
     if not SERVING_PYTHON.exists():
         pytest.fail("local mode is not set up: run `make setup-serving` (creates .venv-serving)")
     port = port or free_port()
@@ -153,6 +154,7 @@ def start_local_server(api_key: str | None = None, *, port: int | None = None, p
     env = {k: v for k, v in os.environ.items() if k != "VLLM_API_KEY"}
     if api_key:
         env["VLLM_API_KEY"] = api_key
+    env.update(extra_env or {})
     started = time.monotonic()
     with open(log_path, "w") as log:
         auth = [] if api_key else ["--no-auth"]
