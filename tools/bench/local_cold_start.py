@@ -25,6 +25,7 @@ from pathlib import Path
 
 from tools.bench.fetch import moto_s3
 from tools.bench.overhead import _wait_ready
+from tools.bench.serving_path import _stop
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVING_PYTHON = REPO_ROOT / ".venv-serving" / "bin" / "python"
@@ -81,12 +82,7 @@ def one_start(s3, model_dir: str, work: Path, *, empty: bool) -> dict[str, float
             _wait_ready(base_url, proc, timeout=300)
             phases["start to first token"] = _first_token_s(base_url, t)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _stop(proc)
     phases["total"] = time.monotonic() - t0
     return phases
 
