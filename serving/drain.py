@@ -181,7 +181,10 @@ class GcsCluster:
     def actors(self) -> list[Actor]:
         from ray.core.generated import gcs_pb2
 
-        infos = asyncio.run(self._gcs.async_get_all_actor_info(timeout=GCS_TIMEOUT_S))
+        async def call():  # the client's future binds to the running loop
+            return await self._gcs.async_get_all_actor_info(timeout=GCS_TIMEOUT_S)
+
+        infos = asyncio.run(call())
         state = gcs_pb2.ActorTableData.ActorState.Name
         return [Actor(a.class_name, a.node_id.hex() if a.node_id else "", state(a.state)) for a in infos.values()]
 
