@@ -114,13 +114,31 @@ def autoscaler_token_volume() -> dict[str, Any]:
     ]}}
 
 
-# What `ray stop` itself may take after Serve's graceful shutdown, within the pod's grace period.
+# What `ray stop` itself may take after the drain, within the pod's grace period.
 RAY_STOP_GRACE_S = 30
+# The worker's preStop (serving/drain.py) asks GCS to drain its Ray node with Serve's graceful shutdown
+# budget as the deadline: Serve stops the node's replicas gracefully at once (the deadline minus
+# graceful_shutdown_timeout_s has come; ray 2.60 ray/serve/_private/deployment_state.py
+# _partition_groups_to_stop), starts their replacements elsewhere and drains the node's proxy, while the
+# other replicas take the new requests. A bare `ray stop` killed them all at once (docs/charts.md "Disruption").
+DRAIN_DEADLINE_S = GRACEFUL_SHUTDOWN_TIMEOUT_S
+# Beyond the deadline, until no Serve actor is left on the node: the controller noticing the drain (its
+# loop), the proxy's drain checks (every 5 s, proxy_state.py PROXY_DRAIN_CHECK_PERIOD_S) and a replica's
+# force kill once its graceful shutdown times out.
+DRAIN_SETTLE_S = 15
+DRAIN_WAIT_S = DRAIN_DEADLINE_S + DRAIN_SETTLE_S
 
 
-def _prestop() -> dict[str, Any]:
-    # Leave the Ray cluster cleanly so Serve drains this node's replicas.
-    return {"preStop": {"exec": {"command": ["/bin/sh", "-c", "ray stop"]}}}
+def worker_drain_command() -> list[str]:
+    """The worker's preStop command: the image's Python runs serving/drain.py (COPY serving /app/serving)."""
+    return ["python", "-m", "serving.drain", "--deadline-s", str(DRAIN_DEADLINE_S), "--wait-s", str(DRAIN_WAIT_S)]
+
+
+def _prestop(*, drain: bool) -> dict[str, Any]:
+    # The worker drains its Ray node first (serving/drain.py, which ends with `ray stop`); the head runs
+    # no replica (num-cpus 0) and just leaves.
+    command = worker_drain_command() if drain else ["/bin/sh", "-c", "ray stop"]
+    return {"preStop": {"exec": {"command": command}}}
 
 
 def model_fetch_command(inputs: ChartInputs) -> list[str]:
@@ -160,7 +178,7 @@ def head_template(inputs: ChartInputs) -> dict[str, Any]:
         "ports": [{"name": n, "containerPort": p, "protocol": "TCP"} for n, p in HEAD_PORTS],
         "resources": {"requests": {"cpu": HEAD_CPU, "memory": HEAD_MEMORY}, "limits": {"cpu": HEAD_CPU, "memory": HEAD_MEMORY}},
         "env": _env(inputs),
-        "lifecycle": _prestop(),
+        "lifecycle": _prestop(drain=False),
         "securityContext": _container_security(),
         "volumeMounts": [{"name": "ray-logs", "mountPath": "/tmp/ray"}, _api_keys_mount()],
     }
@@ -190,7 +208,7 @@ def worker_template(inputs: ChartInputs) -> dict[str, Any]:
             {"name": "HF_HOME", "value": HF_HOME},
             {"name": "NEURON_RT_LOG_LEVEL", "value": "INFO"},
         ],
-        "lifecycle": _prestop(),
+        "lifecycle": _prestop(drain=True),
         "securityContext": _container_security(),
         "volumeMounts": [
             {"name": "dshm", "mountPath": "/dev/shm"},
@@ -213,8 +231,9 @@ def worker_template(inputs: ChartInputs) -> dict[str, Any]:
             "tolerations": [{"key": names.NEURON_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
             # Workers never call the Kubernetes API (Pod Identity mounts its own token, for AWS only).
             "automountServiceAccountToken": False,
-            # Serve's graceful shutdown plus `ray stop` (derived: a longer Serve drain must not be cut short).
-            "terminationGracePeriodSeconds": GRACEFUL_SHUTDOWN_TIMEOUT_S + RAY_STOP_GRACE_S,
+            # The preStop's drain wait (Serve's graceful shutdown and the settling after it) plus `ray stop`
+            # (derived: a longer Serve drain must not be cut short by the kubelet's SIGKILL).
+            "terminationGracePeriodSeconds": DRAIN_WAIT_S + RAY_STOP_GRACE_S,
             "volumes": [
                 # vLLM and Ray exchange tensors through shared memory; the default 64 MiB is far too small.
                 {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{max(2, shape.memory_gib // 4)}Gi"}},

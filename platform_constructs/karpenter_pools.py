@@ -146,6 +146,27 @@ def _family_limits(family: str, shape: WorkerShape) -> dict:
     }
 
 
+def accelerator_disruption_budgets(shape: WorkerShape) -> list[dict]:
+    """Karpenter's voluntary disruptions of the Neuron nodes (docs/charts.md "Disruption").
+
+    One node at a time: the NodePool limits hold one node beyond the worker pods
+    (config/worker_shape.py DISRUPTION_SURGE_NODES), so for drift Karpenter launches the replacement
+    node before it drains the old one, and the worker's preStop (serving/drain.py) moves the node's
+    replicas while the other pods' replicas serve.
+
+    When the environment's minimum fits on one worker pod (min_pods < 2: one replica, or all of them on
+    one node) nothing else serves while that pod drains, so drift gets no budget at all ("Drifted":
+    0): the node is never voluntarily taken from a running environment. Budgets never block expiry
+    (Karpenter 1.14: "NodePool Disruption Budgets do not prevent Karpenter from terminating expired
+    nodes"), so the node is still recycled after expireAfter (EXPIRE_AFTER) -- the fixes drift would
+    have brought arrive then. Consolidation is WhenEmpty: it only ever takes a node without a worker pod.
+    """
+    budgets = [{"nodes": "1"}]
+    if shape.min_pods < 2:
+        budgets.append({"nodes": "0", "reasons": ["Drifted"]})
+    return budgets
+
+
 def accelerator_node_pool(name: str, family: str, shape: WorkerShape) -> dict:
     """Neuron capacity: on-demand only (a spot reclaim costs minutes of model load), tainted so
     only pods that tolerate aws.amazon.com/neuron land there, consolidated only when empty."""
@@ -174,7 +195,7 @@ def accelerator_node_pool(name: str, family: str, shape: WorkerShape) -> dict:
                 # Never repack a node that serves a loaded model; remove it once it is empty.
                 "consolidationPolicy": "WhenEmpty",
                 "consolidateAfter": "10m",
-                "budgets": [{"nodes": "1"}],
+                "budgets": accelerator_disruption_budgets(shape),
             },
         },
     }

@@ -1,11 +1,12 @@
 """A cluster in a box: dist/'s RayService run the way KubeRay 1.7 and the kubelet run it, on this machine.
 
 Each pod is a Linux network namespace (veth to a bridge that lives in a box-only "node" namespace:
-10.123.0.0/24 exists only inside the box, nothing is routed out) with its own private mount namespace:
+10.123.0.0/24 exists only inside the box, nothing is routed out) with its own private mount namespace
+and PID namespace (so `ray stop` in one pod sees only that pod's processes, as in a container):
 
-* head and one worker: the `ray start` command KubeRay builds from rayStartParams, through
-  `/bin/bash -c`, as uid/gid of the container's securityContext with its capabilities (and the pod's
-  fsGroup as a supplementary group), the container's env plus what KubeRay injects (token auth
+* head and one worker (or more: `Box(workers=n)`, pods worker, worker2, ...): the `ray start` command
+  KubeRay builds from rayStartParams, through `/bin/bash -c`, as uid/gid of the container's
+  securityContext with its capabilities (and the pod's fsGroup as a supplementary group), the container's env plus what KubeRay injects (token auth
   included), and the volumes as the kubelet makes them: emptyDir 0777 (fsGroup-owned), emptyDir medium
   Memory as a tmpfs of its sizeLimit, a Secret as the kubelet's atomic-writer directory (..data
   symlinks, defaultMode, fsGroup), readOnly mounts read-only, hostPath DirectoryOrCreate root:root 0755
@@ -17,7 +18,9 @@ Each pod is a Linux network namespace (veth to a bridge that lives in a box-only
 * "operator" (kuberay-operator, calling the dashboard with the Ray token as KubeRay does), "webui"
   (Open WebUI's namespace and labels), "smoke" (the smoke Job's pod labels, in `vllm`), "intruder"
   (an unlabelled pod in `vllm`) and "other" (default): where the tests' clients run, through setns();
-* every pod's ingress and egress is dist/'s NetworkPolicies as iptables rules (netpol.py).
+* every pod's ingress and egress is dist/'s NetworkPolicies as iptables rules (netpol.py);
+* a pod deletion as the kubelet runs it (`terminate_pod`): the container's preStop exec hook in its
+  namespaces as its user, bounded by terminationGracePeriodSeconds, then SIGTERM, then SIGKILL.
 
 * the model store: moto's S3 server in the node namespace (NODE_IP:S3_PORT), holding the tiny local
   model under the configured model's weights prefix (put there by `serving.model_store prepare`, as an
@@ -234,6 +237,7 @@ class Pod:
     log: Path | None = None
     starts: int = 0
     restarts: int = 0  # container restarts by the "kubelet" (restartPolicy Always)
+    terminating: bool = False  # being deleted (terminate_pod): no longer a Service endpoint, never restarted
 
     @property
     def container(self) -> dict:
@@ -250,8 +254,13 @@ class Pod:
             return ""
 
 
+def worker_name(i: int) -> str:
+    """The box's worker pods: worker, worker2, worker3, ..."""
+    return "worker" if i == 0 else f"worker{i + 1}"
+
+
 class Box:
-    def __init__(self, dist: Path, model_dir: Path) -> None:
+    def __init__(self, dist: Path, model_dir: Path, workers: int = 1) -> None:
         self.manifests = load_manifests(dist)
         self.rayservice = next(m for m in self.manifests if m["kind"] == "RayService")
         self.policies = [m for m in self.manifests if m["kind"] == "NetworkPolicy"]
@@ -271,6 +280,7 @@ class Box:
         self.serve_labels: dict[str, str] = {}
         self._netns: list[str] = []
         self.s3_proc: subprocess.Popen | None = None
+        self.workers = workers
 
     def secret_value(self, namespace: str, name: str, key: str) -> str:
         try:
@@ -326,12 +336,15 @@ class Box:
         cluster = self.rayservice["spec"]["rayClusterConfig"]
         ns = self.rayservice["metadata"]["namespace"]
         autoscaling = bool(cluster.get("enableInTreeAutoscaling"))
-        head_ip, worker_ip = f"{SUBNET}.10", f"{SUBNET}.11"
+        head_ip = f"{SUBNET}.10"
         head_t, [worker_g] = cluster["headGroupSpec"], cluster["workerGroupSpecs"]
         auth_secret = kuberay.auth_secret_name(cluster, self.cluster)
+        # Workers at .11, .12, ... (below the client pods' .20+).
+        assert 1 <= self.workers <= 9, self.workers
+        workers = [(worker_name(i), "worker", f"{SUBNET}.{11 + i}", worker_g["groupName"], worker_g["rayStartParams"])
+                   for i in range(self.workers)]
         for name, node_type, ip, group, params_in in (
-            ("head", "head", head_ip, "headgroup", head_t["rayStartParams"]),
-            ("worker", "worker", worker_ip, worker_g["groupName"], worker_g["rayStartParams"]),
+            ("head", "head", head_ip, "headgroup", head_t["rayStartParams"]), *workers,
         ):
             template = json.loads(json.dumps(head_t["template"] if node_type == "head" else worker_g["template"]))
             if node_type == "worker":
@@ -589,6 +602,8 @@ class Box:
         pod = self.pods[name]
         spec = pod.template["spec"]
         pod_dir = self.state / "pods" / pod.name
+        if new_pod:
+            pod.terminating = False
         for sub in ("volumes", "tmp") if new_pod else ():  # a new pod: new emptyDirs and container filesystem
             shutil.rmtree(pod_dir / sub, ignore_errors=True)
         (pod_dir / "tmp").mkdir(parents=True, exist_ok=True)
@@ -628,7 +643,10 @@ class Box:
         pod.starts += 1
         with open(pod.log, "w") as log:
             pod.proc = subprocess.Popen(
-                ["ip", "netns", "exec", pod.netns, "unshare", "--mount", "--propagation", "private", "--",
+                # A PID namespace of its own, as a container has: `ray stop` (psutil over /proc) must see
+                # only this pod's processes, not every Ray process of the box that runs as uid 1000.
+                ["ip", "netns", "exec", pod.netns, "unshare", "--mount", "--propagation", "private",
+                 "--pid", "--fork", "--mount-proc", "--",
                  sys.executable, str(POD_EXEC), str(spec_path)],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -656,22 +674,62 @@ class Box:
 
     # --- probes and the operator -----------------------------------------------------------------
 
+    @property
+    def ray_pods(self) -> list[str]:
+        return [name for name, pod in self.pods.items() if pod.node_type]
+
     def exec_in(self, name: str, argv: list[str], timeout: float = 15) -> subprocess.CompletedProcess:
-        """`kubectl exec` / an exec probe: the command in the Ray container's namespaces, as its user."""
+        """`kubectl exec` / an exec probe / an exec hook: the command in the Ray container's namespaces, as
+        its user, from the container's working directory (the image's WORKDIR, its home)."""
         pod = self.pods[name]
         uid = (pod.container.get("securityContext") or {}).get("runAsUser", 1000) if pod.template else 1000
         fs_group = ((pod.template or {}).get("spec", {}).get("securityContext") or {}).get("fsGroup")
         groups = [f"--groups={fs_group}"] if fs_group is not None else ["--clear-groups"]
         # The container's namespaces: network, and the pod's mount namespace (its volumes) when running.
         running = pod.proc is not None and pod.proc.poll() is None
-        enter = ["nsenter", f"--target={pod.proc.pid}", "--mount", "--net"] if running else ["ip", "netns", "exec", pod.netns]
+        init = self._pod_init_pid(pod) if running else None
+        enter = (["nsenter", f"--target={init}", "--mount", "--net", "--pid"] if init
+                 else ["ip", "netns", "exec", pod.netns])
         cmd = [*enter, "setpriv", f"--reuid={uid}", f"--regid={uid}", *groups,
                "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--", *argv]
         env = self._env(pod, pod.container) if pod.template else {"PATH": "/usr/bin:/bin"}
+        cwd = self.state / "pods" / pod.name / "home" if pod.template else None
         try:
-            return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
         except subprocess.TimeoutExpired:
             return subprocess.CompletedProcess(cmd, 124, "", "timeout")
+
+    @staticmethod
+    def _pod_init_pid(pod: Pod) -> int | None:
+        """The pod's PID 1 (the container's command): the child `unshare --fork` started."""
+        try:
+            children = Path(f"/proc/{pod.proc.pid}/task/{pod.proc.pid}/children").read_text().split()
+        except OSError:
+            return None
+        return int(children[0]) if children else None
+
+    def terminate_pod(self, name: str) -> tuple[subprocess.CompletedProcess | None, float]:
+        """The kubelet deleting the pod (an eviction, Karpenter's drain): the Ray container's preStop exec
+        hook, bounded by the pod's terminationGracePeriodSeconds, then SIGTERM to the container's PID 1 and
+        SIGKILL to every process once the grace period is over. Returns the hook's result (None without a hook) and its seconds."""
+        pod = self.pods[name]
+        grace = pod.template["spec"].get("terminationGracePeriodSeconds", 30)
+        hook = (pod.container.get("lifecycle") or {}).get("preStop", {}).get("exec", {}).get("command")
+        pod.terminating = True  # deletionTimestamp set: the pod leaves the Service's ready endpoints
+        started = time.monotonic()
+        result = self.exec_in(name, list(hook), timeout=grace) if hook else None
+        took = time.monotonic() - started
+        init = self._pod_init_pid(pod) if pod.proc is not None else None
+        if init:  # the runtime's SIGTERM goes to the container's PID 1 only; SIGKILL hits all at the end
+            try:
+                os.kill(init, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + max(2.0, grace - took)
+        while pod.pids() and time.monotonic() < deadline and (pod.proc is None or pod.proc.poll() is None):
+            time.sleep(0.2)
+        self.kill_pod(name)
+        return result, took
 
     def probe(self, name: str, kind: str = "readiness") -> bool:
         pod = self.pods[name]
@@ -718,10 +776,10 @@ class Box:
     def serve_endpoints(self) -> list[Pod]:
         """The serve Service's ready endpoints: selector {ray.io/cluster, ray.io/serve: "true"} and Ready."""
         out = []
-        for name in ("head", "worker"):
+        for name in self.ray_pods:
             pod = self.pods[name]
             if pod.labels.get("ray.io/cluster") == self.cluster and pod.labels.get(kuberay.SERVE_LABEL) == "true" \
-                    and pod.pids() and self.probe(name, "readiness"):
+                    and not pod.terminating and pod.pids() and self.probe(name, "readiness"):
                 out.append(pod)
         return out
 

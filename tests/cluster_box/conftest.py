@@ -28,7 +28,8 @@ def _require_system() -> None:
         pytest.fail("the cluster box needs .venv-serving: run `make setup-serving`")
 
 
-def wait_for(what: str, check, timeout: float, box: Box, pods=("head", "worker"), interval: float = 1.0):
+def wait_for(what: str, check, timeout: float, box: Box, pods=None, interval: float = 1.0):
+    pods = box.ray_pods if pods is None else pods
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
@@ -36,7 +37,7 @@ def wait_for(what: str, check, timeout: float, box: Box, pods=("head", "worker")
             return value
         for name in pods:
             pod = box.pods[name]
-            if pod.proc is not None and pod.proc.poll() is not None:
+            if pod.proc is not None and pod.proc.poll() is not None and not pod.terminating:
                 # restartPolicy Always (a Ray node can time out joining on an overloaded machine);
                 # a pod that keeps failing is an error, like CrashLoopBackOff.
                 if pod.restarts >= MAX_CONTAINER_RESTARTS:
@@ -63,8 +64,11 @@ def app_running(box: Box) -> bool:
     return bool(apps) and all(a.get("status") == "RUNNING" for a in apps.values())
 
 
-@pytest.fixture(scope="module")
-def box(tmp_path_factory):
+def start_box(tmp_path_factory, workers: int = 1, patch_config=None, patch_box=None,
+              app_timeout: float = APP_RUNNING_TIMEOUT_S):
+    """A running box (generator: yields it, tears it down): dist/ as `make synth` writes it, `workers`
+    worker pods, the serve config KubeRay PUTs (`patch_config(config)` may change it first: a test's
+    own replica count) and the app RUNNING. `patch_box(box)` runs after plan(), before any pod starts."""
     _require_system()
     reap_stale_boxes()
     from k8s_charts import write_dist
@@ -74,26 +78,36 @@ def box(tmp_path_factory):
     assert write_dist.main(["--out", str(dist)]) == 0  # what `make synth` writes to dist/
     model = subprocess.run([str(SERVING_VENV / "bin" / "python"), "-m", "serving.local.tiny_model"], cwd=REPO,
                            capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
-    b = Box(dist, Path(model))
+    b = Box(dist, Path(model), workers=workers)
     timings = {}
     try:
         b.plan()
+        if patch_box:
+            patch_box(b)
         b.network_up()
         print(f"cluster box: model store warmed: {b.model_store_up()}")
         b.start_pod("head")
         wait_for("head readiness probe", lambda: b.probe("head"), HEAD_READY_TIMEOUT_S, b, pods=("head",))
         timings["head_ready_s"] = time.monotonic() - started
-        b.start_pod("worker")
+        for name in b.ray_pods[1:]:
+            b.start_pod(name)
         # The operator deploys once the head pod is Ready (reconcileServe) and retries on every
         # reconcile until the dashboard accepts it (UpdateDeployments is idempotent); then it polls.
         config = serve_config(b)
+        if patch_config:
+            patch_config(config)
         last = []
         wait_for("PUT /api/serve/applications/ accepted",
                  lambda: last.append(b.operator_deploy(config)) or last[-1][0] == 200, 90, b, interval=2)
-        wait_for("serve application RUNNING", lambda: app_running(b), APP_RUNNING_TIMEOUT_S, b)
+        wait_for("serve application RUNNING", lambda: app_running(b), app_timeout, b)
         timings["app_running_s"] = time.monotonic() - started
         b.timings = timings
         yield b
     finally:
         b.close()
         print(f"cluster box: {timings} total {time.monotonic() - started:.1f}s")
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory):
+    yield from start_box(tmp_path_factory)
