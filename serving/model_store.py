@@ -56,18 +56,17 @@ MARKERS = (COMPLETE_MARKER, LEASE_MARKER)
 
 # --- keys --------------------------------------------------------------------------------------------
 
-def compile_key_for(settings: Any, *, model: str | None = None, revision: str | None = None,
-                    image: str | None = None, compiler_flags: str | None = None) -> str:
-    """compile_key() of a ServingSettings or its args dict. model/revision: the settings' own by
-    default; the chart passes the Hugging Face id and commit, since a worker's `model` arg is the
-    local directory the weights are fetched to. image: NEURON_VLLM_IMAGE by default; compiler_flags:
-    NEURON_CC_FLAGS of the environment by default (the chart sets both alike on every worker)."""
+def compile_key_for(settings: Any, *, image: str, model: str | None = None, revision: str | None = None,
+                    compiler_flags: str | None = None) -> str:
+    """compile_key() of a ServingSettings or its args dict. image: the serving image's Neuron base
+    (config/versions.py NEURON_VLLM_IMAGE, which the chart passes: the image carries no config/versions.py).
+    model/revision: the settings' own by default; the chart passes the Hugging Face id and commit,
+    since a worker's `model` arg is the local directory the weights are fetched to. compiler_flags:
+    NEURON_CC_FLAGS of the environment by default."""
     from serving.settings import ServingSettings
 
     if isinstance(settings, Mapping):
         settings = ServingSettings.from_args(settings)
-    if image is None:
-        from config.versions import NEURON_VLLM_IMAGE as image
     flags = os.environ.get("NEURON_CC_FLAGS", "") if compiler_flags is None else compiler_flags
     return compile_key(model=model or settings.model, revision=settings.revision if revision is None else revision,
                        image=image, tensor_parallel_size=settings.tensor_parallel_size,

@@ -42,14 +42,15 @@ class InferenceStack(Stack):
         super().__init__(scope, id, **kwargs)
         if not (image_context / DOCKERFILE).is_file():
             raise FileNotFoundError(f"{image_context / DOCKERFILE} is missing: the serving image is built from it")
-        # Context = the repository with only serving/ (and the three config/ files the app imports) in
+        # Context = the repository with only serving/ (and the config/ files the app imports) in
         # it: the image has /app/serving and /app/config (PYTHONPATH=/app), and the asset hash (its
         # tag) changes exactly when those change.
         self.image = ecr_assets.DockerImageAsset(
             self, "ServingImage", directory=str(image_context), file=DOCKERFILE,
             build_args=IMAGE_BUILD_ARGS, platform=ecr_assets.Platform.LINUX_AMD64,
             exclude=["*", "!serving", "serving/**/__pycache__", "serving/**/.cache",
-                     "!config", "config/*", "!config/__init__.py", "!config/request_limits.py", "!config/secrets.py"],
+                     "!config", "config/*", "!config/__init__.py", "!config/request_limits.py", "!config/secrets.py",
+                     "!config/model_store.py"],
             ignore_mode=IgnoreMode.DOCKER,
         )
 

@@ -12,13 +12,14 @@ import pytest
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
+from tests.cluster_box.box import image_config_files  # noqa: E402
 from tests.support.synth import render  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = "Custom::AWSCDK-EKS-KubernetesResource"
 # The image context: what the serving image needs (serving/ and the config/ modules it imports) ...
-IMAGE_FILES = ["serving/Dockerfile", "serving/app.py", "serving/local/serve.py",
-               "config/__init__.py", "config/request_limits.py", "config/secrets.py"]
+# (the config/ modules exactly as serving/Dockerfile COPYs them: a module the Dockerfile adds must be in the asset)
+IMAGE_FILES = ["serving/Dockerfile", "serving/app.py", "serving/local/serve.py", *image_config_files()]
 # ... and what must stay out of the asset (and of its content hash, the image tag).
 STRAY_FILES = ["config/environments.py", "config/presets.py", "tools/client.py", "README.md",
                "serving/__pycache__/app.cpython-311.pyc", "serving/.cache/x", "k8s_charts/vllm_chart.py"]
