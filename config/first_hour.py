@@ -36,8 +36,9 @@ class Step:
 
 
 def first_hour_steps(*, env_name: str, region: str, cluster_name: str, dashboard_name: str, model_store_bucket: str,
-                     model_id: str, model_revision: str) -> list[Step]:
-    """The commands, in the order an operator runs them. Arguments may be CDK tokens (stack outputs)."""
+                     model_id: str, model_revision: str, ready_timeout: str) -> list[Step]:
+    """The commands, in the order an operator runs them. Arguments may be CDK tokens (stack outputs).
+    ready_timeout: the cold-start deadline KubeRay and the pipeline use (ColdStartBudget.initializing_timeout)."""
     ns = VLLM_NAMESPACE
     base_url = LOCAL_SERVE_URL
     return [
@@ -47,9 +48,10 @@ def first_hour_steps(*, env_name: str, region: str, cluster_name: str, dashboard
                                "set HF_TOKEN for a gated model): every new worker then fetches them from S3",
              f"AWS_REGION={region} .venv/bin/python -m serving.model_store prepare --bucket "
              f"{model_store_bucket} --model {model_id} --revision {model_revision}"),
-        Step("RayServiceStatus", "Check the RayService (first start compiles the model for Neuron: allow ~30 min)",
+        Step("RayServiceStatus", "Check the RayService (the first start of a model compiles it for Neuron once; "
+                                 "`make cold-start` has the budget)",
              f"kubectl -n {ns} get rayservice {RAYSERVICE_NAME} && kubectl -n {ns} get pods -o wide && "
-             f"kubectl -n {ns} wait rayservice/{RAYSERVICE_NAME} --for=condition=Ready --timeout=45m"),
+             f"kubectl -n {ns} wait rayservice/{RAYSERVICE_NAME} --for=condition=Ready --timeout={ready_timeout}"),
         Step("ApiKey", f"Export the '{APPS_KEY_NAME}' API key (kept in Secrets Manager, never in the stack)",
              f"export OPENAI_API_KEY=\"$({_secret_value(region, api_key_secret_name(cluster_name, APPS_KEY_NAME))}"
              f" | {_JSON_FIELD.format(field=KEY_CURRENT)})\""),
@@ -86,4 +88,5 @@ def steps_for(cfg: EnvironmentConfig) -> list[Step]:
     return first_hour_steps(env_name=cfg.name, region=cfg.region, cluster_name=cfg.cluster_name,
                             dashboard_name=dashboard_name_for(cfg),
                             model_store_bucket=model_store_bucket_for(cfg),
+                            ready_timeout=cfg.worker_shape.cold_start.initializing_timeout,
                             model_id=cfg.model_id, model_revision=cfg.model_revision)

@@ -47,6 +47,7 @@ class ObservabilityStack(Stack):
         FirstHourOutputs(self, "FirstHour", env_name=cfg.name, region=cfg.region, cluster_name=cluster.cluster_name,
                          dashboard_name=self.dashboard.dashboard.dashboard_name,
                          model_store_bucket=bucket_name(cfg.cluster_name, self.account, self.region),
-                         model_id=cfg.model_id, model_revision=cfg.model_revision)
+                         model_id=cfg.model_id, model_revision=cfg.model_revision,
+                         ready_timeout=cfg.worker_shape.cold_start.initializing_timeout)
         CfnOutput(self, "SmokeTestFunction", value=self.smoke.function.function_name,
                   description="aws lambda invoke --function-name <this> out.json  # re-runs the smoke test")

@@ -125,6 +125,7 @@ def test_the_cluster_args_require_the_mounted_keys():
 
     args = serve_args(load_config({}))
     assert args["auth"] == "api_keys" and args["api_keys_dir"] == API_KEYS_DIR and args["api_key_env"] == ""
-    assert args["revision"] == load_config({}).model_revision and args["request_limits"] == load_config({}).limits.to_args()
+    # The engine loads the model store's local copy (fetched at model_revision): no hub revision to pass.
+    assert args["revision"] == "" and args["request_limits"] == load_config({}).limits.to_args()
     assert ServingSettings.from_args(args).engine_options()["override_generation_config"] == {
         "max_new_tokens": load_config({}).limits.max_max_tokens}

@@ -243,7 +243,7 @@ def test_first_hour_commands_are_stack_outputs(synth_dev):
     outputs = synth_dev.template("Observability")["Outputs"]
     steps = first_hour_steps(env_name=cfg.name, region=cfg.region, cluster_name=cfg.cluster_name,
                              dashboard_name=dashboard_name_for(cfg), model_store_bucket="b", model_id="m",
-                             model_revision="r")
+                             model_revision="r", ready_timeout="1m")
     assert steps
     for step in steps:
         assert f"FirstHour{step.key}" in outputs, step.key

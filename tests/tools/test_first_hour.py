@@ -50,7 +50,8 @@ def test_stack_outputs_carry_the_same_commands():
     FirstHourOutputs(stack, "FirstHour", env_name=cfg.name, region=cfg.region, cluster_name=cfg.cluster_name,
                      dashboard_name=first_hour.dashboard_name_for(cfg),
                      model_store_bucket=first_hour.model_store_bucket_for(cfg), model_id=cfg.model_id,
-                     model_revision=cfg.model_revision)
+                     model_revision=cfg.model_revision,
+                     ready_timeout=cfg.worker_shape.cold_start.initializing_timeout)
     outputs = Template.from_stack(stack).to_json()["Outputs"]
     for number, step in enumerate(first_hour.steps_for(cfg), start=1):
         output = outputs[f"FirstHour{step.key}"]
@@ -66,7 +67,8 @@ def test_stack_outputs_resolve_tokens_for_real_resource_names():
     FirstHourOutputs(stack, "FirstHour", env_name=cfg.name, region=cfg.region, cluster_name=param.value_as_string,
                      dashboard_name=first_hour.dashboard_name_for(cfg),
                      model_store_bucket=first_hour.model_store_bucket_for(cfg), model_id=cfg.model_id,
-                     model_revision=cfg.model_revision)
+                     model_revision=cfg.model_revision,
+                     ready_timeout=cfg.worker_shape.cold_start.initializing_timeout)
     value = Template.from_stack(stack).to_json()["Outputs"]["FirstHourUpdateKubeconfig"]["Value"]
     assert value == {"Fn::Join": ["", [f"aws eks update-kubeconfig --region {cfg.region} --name ",
                                        {"Ref": "ClusterName"}]]}
@@ -94,3 +96,10 @@ def test_warm_model_store_command_is_one_the_cli_accepts():
     assert args.command == "prepare" and args.src is None  # streamed from the hub
     assert (args.model, args.revision) == (cfg.model_id, cfg.model_revision)
     assert args.bucket == bucket_name(cfg.cluster_name, account, cfg.region)
+
+
+def test_ready_wait_is_the_cold_start_deadline():
+    """The operator's wait is KubeRay's initializing-timeout, derived from the budget, not typed apart."""
+    cfg = load_config({"env": "dev"})
+    [step] = [s for s in first_hour.steps_for(cfg) if s.key == "RayServiceStatus"]
+    assert step.command.endswith(f"--timeout={cfg.worker_shape.cold_start.initializing_timeout}")
