@@ -185,6 +185,38 @@ def main() -> None:
         serve.shutdown()
         ray.shutdown()
         stop_orphaned_haproxy()
+        stop_session_leftovers(os.getsid(0))
+
+
+def _session_processes(sid: int) -> list[int]:
+    """Live (not zombie) processes of session `sid`, this one excepted."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _ppid, _pgrp, session = stat.read_text().rsplit(")", 1)[1].split()[:4]
+            pid = int(stat.parent.name)
+        except (OSError, ValueError):
+            continue
+        if int(session) == sid and state != "Z" and pid != os.getpid():
+            out.append(pid)
+    return out
+
+
+def stop_session_leftovers(sid: int, wait_s: float = 5.0) -> list[int]:
+    """SIGKILL every other process of session `sid` and wait until they are gone: a vLLM EngineCore
+    (and its worker) whose replica Ray killed outlives it, re-parented to init with 2 GB of memory and
+    the cores' threads, because nothing tells it its parent is gone; it keeps this server's session.
+    Returns the pids that were still alive."""
+    leftovers = _session_processes(sid)
+    for pid in leftovers:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    deadline = time.monotonic() + wait_s
+    while _session_processes(sid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return leftovers
 
 
 def stop_orphaned_haproxy() -> None:
