@@ -186,6 +186,12 @@ def test_a_load_ramp_scales_out_to_a_second_replica_that_serves_and_its_end_scal
         wait_for(lambda: any(e == "stopped" for _, _, e, _ in replica_events(session)), SCALE_IN_TIMEOUT_S,
                  f"Ray Serve did not scale back to one replica under {TRICKLE} streams", describe)
         load.stop()
+        # A replica writes a request's access line just after the response ends, so the client can
+        # hold the last [DONE] a moment before the log does: give the logs a few seconds to catch up.
+        ids = {r.id for r in load.requests}
+        deadline = time.monotonic() + 15
+        while not ids <= {rid for logged in served(session).values() for rid in logged} and time.monotonic() < deadline:
+            time.sleep(0.5)
         events, by_replica = replica_events(session), served(session)  # before the server's own shutdown
     finally:
         load.stop()
