@@ -32,12 +32,16 @@ LOCAL_MODEL_NAME = "tiny-llama3"
 # by the engine, the replica and Ray's own processes, and Ray would otherwise refuse to place the
 # replica on a 2-core machine once its system actors hold their share.
 RAY_LOGICAL_CPUS = 8
+# Set in this server's environment (serve_env), so every process Ray starts for it inherits it: the
+# raylet, the replicas and the vLLM engines they spawn. It names them when they outlive the server.
+INSTANCE_ENV = "SERVING_LOCAL_INSTANCE"
 
 
 def serve_env(proxy: str) -> dict[str, str]:
     """Environment for Ray and its workers: the cluster's Ray Serve settings plus local-only ones."""
     env = dict(RAY_SERVE_ENV) if proxy == "haproxy" else {}
     env.update({
+        INSTANCE_ENV: str(os.getpid()),
         # No telemetry, no dashboard downloads, quiet startup on a machine without a network.
         "RAY_USAGE_STATS_ENABLED": "0",
         "VLLM_NO_USAGE_STATS": "1",
@@ -185,36 +189,37 @@ def main() -> None:
         serve.shutdown()
         ray.shutdown()
         stop_orphaned_haproxy()
-        stop_session_leftovers(os.getsid(0))
+        stop_instance_leftovers(os.getpid())
 
 
-def _session_processes(sid: int) -> list[int]:
-    """Live (not zombie) processes of session `sid`, this one excepted."""
+def _instance_processes(instance: int) -> list[int]:
+    """Live processes (this one excepted) whose environment says they belong to local server `instance`."""
+    marker = f"{INSTANCE_ENV}={instance}".encode()
     out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for proc_dir in Path("/proc").glob("[0-9]*"):
         try:
-            state, _ppid, _pgrp, session = stat.read_text().rsplit(")", 1)[1].split()[:4]
-            pid = int(stat.parent.name)
-        except (OSError, ValueError):
+            pid = int(proc_dir.name)
+            if pid == os.getpid() or (proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            if marker in (proc_dir / "environ").read_bytes().split(b"\0"):
+                out.append(pid)
+        except (OSError, ValueError, IndexError):
             continue
-        if int(session) == sid and state != "Z" and pid != os.getpid():
-            out.append(pid)
     return out
 
 
-def stop_session_leftovers(sid: int, wait_s: float = 5.0) -> list[int]:
-    """SIGKILL every other process of session `sid` and wait until they are gone: a vLLM EngineCore
+def stop_instance_leftovers(instance: int, wait_s: float = 5.0) -> list[int]:
+    """SIGKILL what is left of local server `instance` and wait until it is gone: a vLLM EngineCore
     (and its worker) whose replica Ray killed outlives it, re-parented to init with 2 GB of memory and
-    the cores' threads, because nothing tells it its parent is gone; it keeps this server's session.
-    Returns the pids that were still alive."""
-    leftovers = _session_processes(sid)
+    the cores' threads, because nothing tells it its parent is gone. Returns the pids still alive."""
+    leftovers = _instance_processes(instance)
     for pid in leftovers:
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
     deadline = time.monotonic() + wait_s
-    while _session_processes(sid) and time.monotonic() < deadline:
+    while _instance_processes(instance) and time.monotonic() < deadline:
         time.sleep(0.1)
     return leftovers
 

@@ -23,7 +23,7 @@ import requests
 
 from serving.deployment import app_args, local_cpu_row
 from serving.settings import ServingSettings
-from serving.local.serve import stop_session_leftovers
+from serving.local.serve import stop_instance_leftovers
 from tests.support.local_server import LOCAL_MAX_TOKENS, start_local_server
 
 pytestmark = pytest.mark.serving
@@ -197,7 +197,7 @@ def test_a_load_ramp_scales_out_to_a_second_replica_that_serves_and_its_end_scal
         load.stop()
         server.stop()
     # Nothing of the server outlives it: not the removed replica's engine, not the last one's.
-    assert stop_session_leftovers(server.proc.pid) == [], "processes of the stopped server were still alive"
+    assert stop_instance_leftovers(server.proc.pid) == [], "processes of the stopped server were still alive"
     stop_at, removed = next((t, r) for t, r, e, _ in events if e == "stopping")
     # The removed replica's requests that finished after Serve began to stop it: in flight while removed.
     drained = [rid for rid, (finished, _) in by_replica.get(removed, {}).items() if finished > stop_at]

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from serving.deployment import app_args, local_cpu_row
-from serving.local.serve import stop_session_leftovers
+from serving.local.serve import stop_instance_leftovers
 from serving.settings import ServingSettings
 from tests.support.ports import free_port
 
@@ -112,12 +112,12 @@ class LocalServer:
             except subprocess.TimeoutExpired:
                 pass
         # Ray's workers sit in the same session/process group; make sure none is left behind, nor a
-        # vLLM engine re-parented to init with its own process group (serve.py stop_session_leftovers).
+        # vLLM engine re-parented to init (serve.py stop_instance_leftovers).
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        stop_session_leftovers(self.proc.pid)
+        stop_instance_leftovers(self.proc.pid)
         # HAProxy runs in a session of its own; its files live in /tmp/hp-<server pid>/ (serve.py).
         marker = f"/hp-{self.proc.pid}/"
         for proc_dir in Path("/proc").glob("[0-9]*"):
