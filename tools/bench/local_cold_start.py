@@ -81,9 +81,9 @@ def one_start(s3, model_dir: str, work: Path, *, empty: bool) -> dict[str, float
         try:
             _wait_ready(base_url, proc, timeout=300)
             phases["start to first token"] = _first_token_s(base_url, t)
+            phases["total"] = time.monotonic() - t0
         finally:
             _stop(proc)
-    phases["total"] = time.monotonic() - t0
     return phases
 
 
