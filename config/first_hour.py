@@ -17,6 +17,7 @@ from config.names import (
     SERVE_PORT, SERVE_SERVICE_NAME, VLLM_NAMESPACE, WEBUI_NAMESPACE, WEBUI_PORT, WEBUI_SERVICE_NAME,
     WEBUI_SERVICE_PORT, local_url,
 )
+from config.names import RAY_LOG_DIR, RAY_WORKER_CONTAINER, STARTUP_ERROR_MARKER
 from config.secrets import APPS_KEY_NAME, KEY_CURRENT, api_key_secret_name, ray_auth_secret_name
 
 
@@ -52,6 +53,11 @@ def first_hour_steps(*, env_name: str, region: str, cluster_name: str, dashboard
                                  "`make cold-start` has the budget)",
              f"kubectl -n {ns} get rayservice {RAYSERVICE_NAME} && kubectl -n {ns} get pods -o wide && "
              f"kubectl -n {ns} wait rayservice/{RAYSERVICE_NAME} --for=condition=Ready --timeout={ready_timeout}"),
+        Step("ReplicaStartupErrors", "If the RayService stays not ready: the replicas' fatal startup errors "
+                                     "(one line each, with the setting behind it)",
+             f"for p in $(kubectl -n {ns} get pods -l ray.io/node-type=worker -o name); do kubectl -n {ns} exec $p "
+             f"-c {RAY_WORKER_CONTAINER} -- sh -c 'grep -h \"{STARTUP_ERROR_MARKER}\" "
+             f"{RAY_LOG_DIR}/session_latest/logs/serve/replica_*.log | tail -n 3'; done"),
         Step("ApiKey", f"Export the '{APPS_KEY_NAME}' API key (kept in Secrets Manager, never in the stack)",
              f"export OPENAI_API_KEY=\"$({_secret_value(region, api_key_secret_name(cluster_name, APPS_KEY_NAME))}"
              f" | {_JSON_FIELD.format(field=KEY_CURRENT)})\""),

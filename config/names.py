@@ -76,3 +76,11 @@ CLOUDWATCH_DASHBOARD_SUFFIX = "-inference"
 # (stacks/inference_stack.py) gives them the model store's role: read weights/ and artifacts/, write
 # artifacts/ only (config/model_store.py). The chart must set serviceAccountName on the worker pods.
 RAY_WORKER_SERVICE_ACCOUNT = "ray-worker"
+
+# The vLLM worker pods' Ray container (k8s_charts/vllm_chart.py), which `kubectl exec -c` names.
+RAY_WORKER_CONTAINER = "ray-worker"
+# Ray's session files in every Ray pod (the ray-logs volume); Serve's replica logs are under it.
+RAY_LOG_DIR = "/tmp/ray"
+# The replica's one-line fatal startup error begins with this (serving/startup.py); the first-hour
+# command greps the replica logs for it.
+STARTUP_ERROR_MARKER = "fatal startup error"

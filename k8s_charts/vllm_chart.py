@@ -180,7 +180,7 @@ def head_template(inputs: ChartInputs) -> dict[str, Any]:
         "env": _env(inputs),
         "lifecycle": _prestop(drain=False),
         "securityContext": _container_security(),
-        "volumeMounts": [{"name": "ray-logs", "mountPath": "/tmp/ray"}, _api_keys_mount()],
+        "volumeMounts": [{"name": "ray-logs", "mountPath": names.RAY_LOG_DIR}, _api_keys_mount()],
     }
     return {
         "metadata": {"labels": dict(APP_LABELS)},
@@ -200,7 +200,7 @@ def worker_template(inputs: ChartInputs) -> dict[str, Any]:
     host = {"cpu": str(shape.cpu), "memory": f"{shape.memory_gib}Gi"}
     resources = {**host, names.NEURON_RESOURCE: str(shape.neuron_devices)}
     container = {
-        "name": "ray-worker",
+        "name": names.RAY_WORKER_CONTAINER,
         "image": inputs.serving_image,
         "imagePullPolicy": "IfNotPresent",
         "resources": {"requests": dict(resources), "limits": dict(resources)},
@@ -212,7 +212,7 @@ def worker_template(inputs: ChartInputs) -> dict[str, Any]:
         "securityContext": _container_security(),
         "volumeMounts": [
             {"name": "dshm", "mountPath": "/dev/shm"},
-            {"name": "ray-logs", "mountPath": "/tmp/ray"},
+            {"name": "ray-logs", "mountPath": names.RAY_LOG_DIR},
             {"name": MODEL_CACHE_VOLUME, "mountPath": CACHE_MOUNT},
             _api_keys_mount(),
         ],

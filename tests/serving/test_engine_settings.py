@@ -8,12 +8,16 @@ import dataclasses
 import pytest
 
 from config.environments import ConfigError, load_config, validate
+from config.models import DEFAULT_CLUSTER_MODEL
 from config.presets import (
-    HBM_GIB_PER_DEVICE, KV_BYTES_PER_TOKEN, MODEL_WEIGHT_BYTES, PRESETS, PresetError, engine_hbm_bytes,
-    resolve_preset, usable_hbm_bytes,
+    HBM_GIB_PER_DEVICE, PRESETS, PresetError, engine_hbm_bytes, resolve_preset, usable_hbm_bytes,
 )
 from k8s_charts.serve_config import serve_args
 from serving.settings import ServingSettings
+
+
+KV_BYTES_PER_TOKEN = DEFAULT_CLUSTER_MODEL.kv_bytes_per_token
+MODEL_WEIGHT_BYTES = DEFAULT_CLUSTER_MODEL.weight_bytes
 
 
 def test_kv_cache_is_128_kib_per_token_for_llama_3_8b_bf16():
@@ -65,7 +69,7 @@ def test_8192_tokens_fit_when_chosen_explicitly():
                            r".* more than the 25.6 GiB usable on tensor_parallel_size=2 NeuronCores of inf2.8xlarge; "
                            r"use at most max_num_seqs=21 at max_model_len=4096"),
     ({"max_model_len": 8192, "max_num_seqs": 32}, r"preset_overrides.max_num_seqs: .* use at most max_num_seqs=10 at max_model_len=8192"),
-    ({"max_model_len": 16384}, r"preset_overrides.max_model_len: max_model_len=16384 is above Llama-3-8B's 8192-token context; use at most 8192"),
+    ({"max_model_len": 16384}, r"preset_overrides.max_model_len: max_model_len=16384 is above NousResearch/Meta-Llama-3-8B-Instruct's 8192-token context; use at most 8192"),
 ])
 def test_an_engine_shape_that_cannot_load_fails_before_synthesis(overrides, message):
     with pytest.raises(PresetError, match=message):

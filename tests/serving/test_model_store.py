@@ -267,7 +267,8 @@ def test_compile_key_changes_with_every_compile_input():
     from serving.deployment import ServeRow, app_args
 
     row = dict(model=MODEL, served_model_name=MODEL, device="neuron", tensor_parallel_size=2, max_model_len=4096,
-               max_num_seqs=8, min_replicas=1, max_replicas=1, num_cpus=4, revision=REVISION, auth="disabled")
+               max_num_seqs=8, min_replicas=1, max_replicas=1, num_cpus=4, tool_call_parser="pythonic",
+               revision=REVISION, auth="disabled")
     base = ms.compile_key_for(app_args(ServeRow(**row)), image="img:1", compiler_flags="")
     assert base == ms.compile_key_for(app_args(ServeRow(**row)), image="img:1", compiler_flags="")
     changed = {

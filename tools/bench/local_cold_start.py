@@ -77,7 +77,7 @@ def one_start(s3, model_dir: str, work: Path, *, empty: bool) -> dict[str, float
     base_url = f"http://127.0.0.1:{PORT}"
     with open(work / "serve.log", "ab") as log:
         proc = subprocess.Popen([str(SERVING_PYTHON), "-m", "serving.local.serve", "--port", str(PORT), "--model",
-                                 str(weights), "--no-auth"], cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+                                 "tiny-llama3", "--model-dir", str(weights), "--no-auth"], cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
         try:
             _wait_ready(base_url, proc, timeout=300)
             phases["start to first token"] = _first_token_s(base_url, t)

@@ -161,11 +161,12 @@ def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 240) -> None:
     raise TimeoutError(f"{url} not ready after {timeout}s")
 
 
-def vllm_server_command(model: str, port: int, served_model_name: str) -> list[str]:
-    """`vllm serve` for the same engine options the Ray Serve app uses (from serving.settings)."""
+def vllm_server_command(model: str, port: int, served_model_name: str, known=None) -> list[str]:
+    """`vllm serve` for the same engine options the Ray Serve app uses (from serving.settings), for
+    the local model `known` (its row of config/models.py; None: the tiny model's)."""
     from serving.settings import ServingSettings, local_cpu_args
 
-    options = ServingSettings.from_args(local_cpu_args(model, served_model_name)).engine_options()
+    options = ServingSettings.from_args(local_cpu_args(model, served_model_name, known=known)).engine_options()
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--host", "127.0.0.1", "--port", str(port),
            "--disable-uvicorn-access-log"]
     for key, value in options.items():
@@ -192,25 +193,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     opts = parser.parse_args(argv)
 
-    from serving.local.serve import LOCAL_MODEL_NAME, serve_env
-    from serving.local.tiny_model import build
+    from config.models import TINY_LOCAL_MODEL
+    from serving.local.serve import local_model, serve_env
 
-    model = str(build())
+    known, model = local_model(TINY_LOCAL_MODEL.served_name)
+    served = known.served_name
     env = dict(os.environ, **serve_env(opts.proxy))
     env.pop("VLLM_API_KEY", None)
     logs = REPO_ROOT / ".cache"
     procs = []
     try:
         with open(logs / "bench-vllm.log", "w") as vlog, open(logs / "bench-ray.log", "w") as rlog:
-            procs.append(subprocess.Popen(vllm_server_command(model, VLLM_PORT, LOCAL_MODEL_NAME), env=env,
+            procs.append(subprocess.Popen(vllm_server_command(model, VLLM_PORT, served, known), env=env,
                                           stdout=vlog, stderr=subprocess.STDOUT, cwd=REPO_ROOT))
             procs.append(subprocess.Popen([sys.executable, "-m", "serving.local.serve", "--port", str(RAY_PORT),
-                                           "--model", model, "--proxy", opts.proxy,
+                                           "--model", served, "--model-dir", model, "--proxy", opts.proxy,
                                            "--no-auth"], env=env,  # as `vllm serve` here: no key on either
                                           stdout=rlog, stderr=subprocess.STDOUT, cwd=REPO_ROOT))
             _wait_ready(f"http://127.0.0.1:{VLLM_PORT}", procs[0])
             _wait_ready(f"http://127.0.0.1:{RAY_PORT}", procs[1])
-            result = compare(f"http://127.0.0.1:{RAY_PORT}", f"http://127.0.0.1:{VLLM_PORT}", LOCAL_MODEL_NAME,
+            result = compare(f"http://127.0.0.1:{RAY_PORT}", f"http://127.0.0.1:{VLLM_PORT}", served,
                              rounds=opts.rounds, concurrency=opts.concurrency, output_tokens=opts.output_tokens)
     finally:
         for proc in procs:

@@ -1,6 +1,7 @@
 """The serving path against vLLM alone, measured with vLLM's own benchmark client (issue 12's method).
 
-    .venv-serving/bin/python -m tools.bench.serving_path [--starts 3] [--input-len 512] [--output-len 128]
+    .venv-serving/bin/python -m tools.bench.serving_path [--model tiny-llama3|smollm2-135m-instruct] [--starts 3]
+                                                         [--input-len 512] [--output-len 128]
                                                          [--concurrency 16] [--prompts 64] [--json]
 
 For each of `--starts` fresh starts, alternating: start ONE server (vLLM's own OpenAI server, then the
@@ -32,11 +33,12 @@ TARGET_RATIO = 0.95
 TARGET_TTFT_OVERHEAD_MS = 20.0
 
 
-def _server(kind: str, model: str, served_name: str, env: dict[str, str], log) -> subprocess.Popen:
+def _server(kind: str, model: str, known, env: dict[str, str], log) -> subprocess.Popen:
     if kind == "vllm":
-        cmd = vllm_server_command(model, PORT, served_name)
+        cmd = vllm_server_command(model, PORT, known.served_name, known)
     else:
-        cmd = [sys.executable, "-m", "serving.local.serve", "--port", str(PORT), "--model", model, "--no-auth"]
+        cmd = [sys.executable, "-m", "serving.local.serve", "--port", str(PORT), "--model", known.served_name,
+               "--model-dir", model, "--no-auth"]
     return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
 
 
@@ -69,10 +71,10 @@ def bench_once(model: str, served_name: str, opts: argparse.Namespace, prompts: 
 
 
 def run(opts: argparse.Namespace) -> dict:
-    from serving.local.serve import LOCAL_MODEL_NAME, serve_env
-    from serving.local.tiny_model import build
+    from serving.local.serve import local_model, serve_env
 
-    model = str(build())
+    known, model = local_model(opts.model)
+    served = known.served_name
     env = dict(os.environ, **serve_env("haproxy"))
     env.pop("VLLM_API_KEY", None)
     runs: dict[str, list[dict]] = {"vllm": [], "ray": []}
@@ -80,11 +82,11 @@ def run(opts: argparse.Namespace) -> dict:
     with open(log_path, "w") as log:
         for _ in range(opts.starts):
             for kind in ("vllm", "ray"):
-                proc = _server(kind, model, LOCAL_MODEL_NAME, env, log)
+                proc = _server(kind, model, known, env, log)
                 try:
                     _wait_ready(f"http://127.0.0.1:{PORT}", proc)
-                    bench_once(model, LOCAL_MODEL_NAME, opts, opts.concurrency)  # warm-up, discarded
-                    runs[kind].append(bench_once(model, LOCAL_MODEL_NAME, opts, opts.prompts))
+                    bench_once(model, served, opts, opts.concurrency)  # warm-up, discarded
+                    runs[kind].append(bench_once(model, served, opts, opts.prompts))
                 finally:
                     _stop(proc)
                 print(f"{kind:5s} start {len(runs[kind])}: {runs[kind][-1]}", flush=True)
@@ -98,6 +100,8 @@ def run(opts: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.bench.serving_path", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="tiny-llama3", choices=("tiny-llama3", "smollm2-135m-instruct"),
+                        help="local model (config/models.py); the tiny one isolates the serving path's overhead")
     parser.add_argument("--starts", type=int, default=3)
     parser.add_argument("--input-len", type=int, default=512)
     parser.add_argument("--output-len", type=int, default=128)
