@@ -2,7 +2,7 @@
 
     .venv-serving/bin/python -m tests.serving.hf_reference [--model tiny-llama3|smollm2-135m-instruct] < requests.json
 
-Input: a list of {"messages": [...]} or {"prompt": "..."} with "max_tokens". Output: for each, the
+Input: a list of {"messages": [...]} or {"prompt": "..."} with "max_tokens" (and "stop_at_eos"). Output: for each, the
 prompt token count, the greedy completion's token count and its text. An independent
 implementation of the same model: if vLLM (served through Ray Serve) matches it token for token,
 the chat template, tokenization, sampling and detokenization along the serving path are right.
@@ -32,8 +32,10 @@ def main() -> None:
         else:
             ids = tokenizer(req["prompt"])["input_ids"]
         with torch.no_grad():
-            out = model.generate(torch.tensor([ids]), max_new_tokens=req["max_tokens"], min_new_tokens=req["max_tokens"],
-                                 do_sample=False)
+            # "stop_at_eos": the model ends its answer as it was trained to (a real model); otherwise
+            # exactly max_tokens, as vLLM's ignore_eos (the tiny model never ends by itself).
+            length = {} if req.get("stop_at_eos") else {"min_new_tokens": req["max_tokens"]}
+            out = model.generate(torch.tensor([ids]), max_new_tokens=req["max_tokens"], do_sample=False, **length)
         new = out[0][len(ids):].tolist()
         results.append({"prompt_tokens": len(ids), "completion_tokens": len(new),
                         "text": tokenizer.decode(new, skip_special_tokens=True)})

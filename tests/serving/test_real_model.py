@@ -21,7 +21,7 @@ QUESTIONS = [
     [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "What is the capital of India?"}],
     [{"role": "user", "content": "Name three primary colors."}],
 ]
-MAX_TOKENS = 20
+MAX_TOKENS = 40
 WEATHER_TOOL = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather of a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
@@ -29,7 +29,7 @@ WEATHER_TOOL = {"type": "function", "function": {
 
 @pytest.fixture(scope="module")
 def reference(real_local_endpoint):
-    requests_ = [{"messages": m, "max_tokens": MAX_TOKENS} for m in QUESTIONS]
+    requests_ = [{"messages": m, "max_tokens": MAX_TOKENS, "stop_at_eos": True} for m in QUESTIONS]
     out = subprocess.run([str(SERVING_PYTHON), "-m", "tests.serving.hf_reference", "--model", real_local_endpoint.model],
                          input=json.dumps(requests_), capture_output=True, text=True, cwd=ROOT, timeout=300, check=True)
     return json.loads(out.stdout)
@@ -39,11 +39,12 @@ def reference(real_local_endpoint):
 def test_greedy_output_matches_transformers(real_local_endpoint, http, reference, i):
     resp = http.post(f"{real_local_endpoint.base_url}/chat/completions", headers=real_local_endpoint.headers,
                      timeout=120, json={"model": real_local_endpoint.model, "messages": QUESTIONS[i],
-                                        "max_tokens": MAX_TOKENS, "temperature": 0, "ignore_eos": True})
+                                        "max_tokens": MAX_TOKENS, "temperature": 0})
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["choices"][0]["message"]["content"] == reference[i]["text"]
     assert body["usage"]["prompt_tokens"] == reference[i]["prompt_tokens"]
+    assert body["usage"]["completion_tokens"] == reference[i]["completion_tokens"]
     if i == 0:
         assert "New Delhi" in reference[i]["text"], reference[i]["text"]
 
