@@ -362,7 +362,16 @@ _OVERRIDES = {
     "availability_zones": lambda v: tuple(a.strip() for a in v.split(",") if a.strip()),
     "alb_certificate_arn": str,
     "alb_allowed_cidrs": lambda v: tuple(c.strip() for c in v.split(",") if c.strip()),
+    "alb_internet_facing": lambda v: _flag("alb_internet_facing", v),
 }
+
+
+def _flag(field_name: str, value: str) -> bool:
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise ConfigError(f"{field_name}: {value!r} is not true or false")
 
 
 _CONNECTION_ARN = re.compile(r"^arn:aws(-[a-z]+)*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$")

@@ -48,3 +48,12 @@ def ingress_class_params_errors(obj: dict) -> list[str]:
     if obj.get("apiVersion") != "elbv2.k8s.aws/v1beta1":
         return [f"apiVersion {obj.get('apiVersion')}: the controller serves elbv2.k8s.aws/v1beta1"]
     return [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in _params_validator().iter_errors(obj)]
+
+
+def policy_atoms(statements: list[dict]) -> set[tuple[str, str, str, str]]:
+    """(effect, action, resource, condition) of every statement: equal for two documents that grant the
+    same, however CDK merged or reordered their statements (@aws-cdk/aws-iam:minimizePolicies)."""
+    def listed(v):
+        return [v] if isinstance(v, str) else list(v)
+    return {(st["Effect"], action, resource, json.dumps(st.get("Condition"), sort_keys=True))
+            for st in statements for action in listed(st["Action"]) for resource in listed(st["Resource"])}
