@@ -312,7 +312,7 @@ def _validate_alb(cfg: EnvironmentConfig, vpc: ipaddress.IPv4Network) -> None:
                               f"{cfg.region} needs an ACM certificate of {cfg.region}")
     if cfg.alb_certificate_parameter and not _SSM_NAME.match(cfg.alb_certificate_parameter):
         raise ConfigError(f"alb_certificate_parameter: {cfg.alb_certificate_parameter!r} is not an SSM parameter "
-                          "name like /llama3-inf2/dev/alb-certificate-arn (absolute, letters, digits, _.-/)")
+                          f"name like /{project.PROJECT_SLUG}/dev/alb-certificate-arn (absolute, letters, digits, _.-/)")
     for cidr in cfg.alb_allowed_cidrs:
         net = _cidr("alb_allowed_cidrs", cidr, max_prefix=32)
         if net.prefixlen == 0 and not cfg.alb_internet_facing:

@@ -70,7 +70,7 @@ class AwsLoadBalancerControllerAddOn(Construct):
         self.props = props
         self.role = pod_identity_role(self, "Role", cluster=cluster,
                                       description="AWS Load Balancer Controller: manage the cluster's ALBs")
-        self.policy = iam.Policy(self, "Policy", document=iam.PolicyDocument.from_json(published_policy()))
+        self.policy = iam.Policy(self, "IamPolicy", document=iam.PolicyDocument.from_json(published_policy()))
         self.policy.attach_to_role(self.role)
         acknowledge(self.policy, wildcard_findings(published_policy(), (
             "The AWS Load Balancer Controller's published policy for the pinned version, verbatim "
