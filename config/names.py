@@ -19,6 +19,8 @@ NEURON_NAMESPACE = "kube-system"
 AWS_LOAD_BALANCER_CONTROLLER_NAMESPACE = "kube-system"
 # The IngressClass (and its IngressClassParams) the inference charts define and their Ingresses name.
 ALB_INGRESS_CLASS = "alb-inference"
+# The serve Service's Ingress (namespace vllm); its status carries the ALB's DNS name once the controller made it.
+API_INGRESS_NAME = "openai-api"
 # Created by the amazon-cloudwatch-observability add-on; the serving metrics agent runs there too, and
 # it is the one namespace the serving NetworkPolicy lets scrape the Ray pods' metrics port.
 CLOUDWATCH_NAMESPACE = "amazon-cloudwatch"

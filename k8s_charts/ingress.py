@@ -34,7 +34,6 @@ from k8s_charts.objects import custom_resource
 ANNOTATION_PREFIX = "alb.ingress.kubernetes.io/"
 INGRESS_CLASS_PARAMS_API = "elbv2.k8s.aws/v1beta1"
 CONTROLLER_NAME = "ingress.k8s.aws/alb"  # IngressClass.spec.controller of the AWS Load Balancer Controller
-API_INGRESS_NAME = "openai-api"
 
 
 def scheme(cfg: EnvironmentConfig) -> str:
@@ -94,7 +93,7 @@ def api_ingress() -> dict:
     }
     return {
         "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-        "metadata": {"name": API_INGRESS_NAME, "namespace": names.VLLM_NAMESPACE,
+        "metadata": {"name": names.API_INGRESS_NAME, "namespace": names.VLLM_NAMESPACE,
                      "annotations": {ANNOTATION_PREFIX + k: v for k, v in annotations.items()}},
         "spec": {
             "ingressClassName": names.ALB_INGRESS_CLASS,
