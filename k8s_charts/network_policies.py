@@ -77,9 +77,9 @@ def ray_network_policies(scope: Construct, ray_labels: dict[str, str], ingress_n
     if ingress_namespace:
         serve_peers.append(_from_namespace(scope, "ingress-pods", ingress_namespace))
     if alb_cidr:
-        # The ALB (target type ip) connects from its ENIs in the VPC's primary subnets; the pods and
-        # nodes live in the secondary range (custom networking), so the primary CIDR is the ALB, the
-        # control plane's ENIs and the NAT gateways -- not other pods. The ALB's source IPs are not
+        # The ALB (target type ip) connects from its ENIs in the VPC's primary subnets; the nodes and
+        # their pods sit in the secondary range's subnets (stacks/network_stack.py), so the primary CIDR
+        # is the ALB, the control plane's ENIs and the NAT gateways -- not other pods or nodes. The ALB's source IPs are not
         # fixed, so the CIDR is the narrowest peer NetworkPolicy can name.
         serve_peers.append(kplus.NetworkPolicyIpBlock.ipv4(scope, "alb-subnets", alb_cidr))
     # The serve Service's backends: the workers, and the head only if it is in the Service.
