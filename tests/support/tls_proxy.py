@@ -75,7 +75,7 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         while data := await reader.read(65536):
             writer.write(data)
             await writer.drain()
-    except (ConnectionError, ssl.SSLError):
+    except (ConnectionError, ssl.SSLError, asyncio.CancelledError):
         pass
     finally:
         writer.close()
@@ -117,6 +117,11 @@ def tls_proxy(upstream_port: int, workdir: Path) -> Iterator[TlsProxy]:
     finally:
         async def stop():
             server.close()
+            # Open connections' pipes end here, inside the loop, so none outlives it.
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await server.wait_closed()
         asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)

@@ -67,3 +67,18 @@ def test_the_ca_bundle_is_kept_for_https_only(tmp_path, monkeypatch):
     ca.write_text("x")
     assert endpoint_from_args(_args("--base-url", "https://a/v1", "--ca-bundle", str(ca))).ca_bundle == str(ca)
     assert endpoint_from_args(_args("--base-url", "http://a/v1", "--ca-bundle", str(ca))).ca_bundle is None
+
+
+@pytest.mark.serving
+def test_smoke_check_over_https(https_endpoint, monkeypatch):
+    """The smoke check (stdlib urllib, the system trust store) goes through the ALB's URL from an
+    operator's machine; a private CA is given the standard way, SSL_CERT_FILE."""
+    from platform_constructs.smoke_test.runtime import check
+
+    local, proxy = https_endpoint
+    monkeypatch.setenv("SSL_CERT_FILE", str(proxy.ca_file))
+    result = check.run(proxy.url(), local.api_key, local.model)
+    assert result["ok"] and result["model"] == local.model
+    monkeypatch.delenv("SSL_CERT_FILE")
+    with pytest.raises(check.SmokeFailure, match="CERTIFICATE_VERIFY_FAILED"):
+        check.run(proxy.url(), local.api_key, local.model)
