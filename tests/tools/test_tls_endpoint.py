@@ -77,8 +77,12 @@ def test_smoke_check_over_https(https_endpoint, monkeypatch):
 
     local, proxy = https_endpoint
     monkeypatch.setenv("SSL_CERT_FILE", str(proxy.ca_file))
-    result = check.run(proxy.url(), local.api_key, local.model)
-    assert result["ok"] and result["model"] == local.model
+    # /models, then a real chat completion through TLS (its answer is the local tiny model's, not
+    # checked here: the deployed model's answer check is tests/platform_constructs/test_smoke.py's).
+    assert check.check_models(proxy.url(), local.api_key, local.model) == local.model
+    body = check._request(f"{proxy.url()}/chat/completions", local.api_key, {
+        "model": local.model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4})
+    assert body["choices"][0]["message"]["content"] is not None
     monkeypatch.delenv("SSL_CERT_FILE")
     with pytest.raises(check.SmokeFailure, match="CERTIFICATE_VERIFY_FAILED"):
-        check.run(proxy.url(), local.api_key, local.model)
+        check.check_models(proxy.url(), local.api_key, local.model)
