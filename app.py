@@ -19,7 +19,8 @@ from stacks import build_environment
 from stacks.pipeline_stack import PipelineStack
 
 CONTEXT_KEYS = ("env", "account", "region", "accelerator_preset", "model_id", "kubernetes_version",
-                "endpoint_public_cidrs", "admin_role_arns", "availability_zones")
+                "endpoint_public_cidrs", "admin_role_arns", "availability_zones", "alb_certificate_arn",
+                "alb_allowed_cidrs", "alb_internet_facing")
 
 
 def build_app(context: dict | None = None, outdir: str | None = None) -> cdk.App:

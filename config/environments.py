@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Any, Mapping
 
 from config import project
+from config.ingress import DEFAULT_WAF_REQUESTS_PER_5MIN, ssm_certificate_reference, WAF_RATE_LIMIT_MAX, WAF_RATE_LIMIT_MIN
 from config.models import DEFAULT_CLUSTER_MODEL, KnownModel, UnknownModelError, known_model
 from config.presets import DEFAULT_PRESET, AcceleratorPreset, PresetError, resolve_preset
 from config.project import PLATFORM_NAME, default_cluster_name
@@ -95,6 +96,19 @@ class EnvironmentConfig:
     alarm_email: str | None = None
     # Days CloudWatch keeps every log group the app creates (a value CloudWatch Logs accepts).
     log_retention_days: int = 30
+    # --- The API behind an ALB (issue 13; docs/connecting.md) ---
+    # On by default: an HTTPS-only ALB (AWS Load Balancer Controller) in front of the serve Service.
+    alb_enabled: bool = True
+    # The listener's ACM certificate, one of: an ACM certificate ARN in the environment's region, or
+    # the name of an SSM String parameter holding that ARN (read by CloudFormation at deploy time, so the
+    # template stays account-free and synthesizes offline). With the ALB on, one is required; the ARN wins.
+    alb_certificate_arn: str | None = None
+    alb_certificate_parameter: str | None = None
+    # Internal by default: reachable from the VPC and from these CIDRs (peered networks, VPN, office).
+    alb_allowed_cidrs: tuple[str, ...] = ()
+    # Internet-facing: an explicit opt-in, which always adds an AWS WAF web ACL with a per-IP rate-based rule.
+    alb_internet_facing: bool = False
+    alb_waf_requests_per_5min: int = DEFAULT_WAF_REQUESTS_PER_5MIN
 
     # Resolved once per config object (cached_property writes the instance's __dict__, which a frozen
     # dataclass allows; dataclasses.replace makes a new object, so a changed field is never stale).
@@ -119,6 +133,22 @@ class EnvironmentConfig:
         return derive_request_limits(p.max_num_seqs, p.max_model_len, self.request_limits)
 
     @property
+    def alb_certificate(self) -> str | None:
+        """What the Ingress's certificate-arn annotation holds: the ARN, or a CloudFormation dynamic
+        reference to the SSM parameter holding it (resolved at deploy time)."""
+        if self.alb_certificate_arn:
+            return self.alb_certificate_arn
+        return ssm_certificate_reference(self.alb_certificate_parameter) if self.alb_certificate_parameter else None
+
+    @property
+    def alb_inbound_cidrs(self) -> tuple[str, ...]:
+        """Who may open a connection to the ALB: the VPC and alb_allowed_cidrs; an internet-facing ALB
+        with no CIDRs listed: anyone (its WAF rate limit and the API key still apply)."""
+        if self.alb_internet_facing and not self.alb_allowed_cidrs:
+            return ("0.0.0.0/0",)
+        return (self.vpc_cidr, *self.alb_allowed_cidrs)
+
+    @property
     def stack_prefix(self) -> str:
         return project.stack_prefix(self.name)
 
@@ -136,6 +166,9 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         # EKS refuses an access entry for a role that does not exist, naming it, at deploy time.
         admin_role_arns=(DEFAULT_ADMIN_ROLE_NAME,),
         max_replicas=2,
+        # Put your ACM certificate's ARN in this SSM parameter of the dev account before deploying
+        # (docs/connecting.md); CloudFormation fails naming the parameter if it is missing.
+        alb_certificate_parameter=f"/{project.PROJECT_SLUG}/dev/alb-certificate-arn",
     ),
     "prod": EnvironmentConfig(
         name="prod",
@@ -149,6 +182,7 @@ ENVIRONMENTS: dict[str, EnvironmentConfig] = {
         max_replicas=6,
         ttft_p95_alarm_ms=1500,
         log_retention_days=90,
+        alb_certificate_parameter=f"/{project.PROJECT_SLUG}/prod/alb-certificate-arn",
     ),
 }
 DEFAULT_ENV = "dev"
@@ -258,7 +292,45 @@ def validate(cfg: EnvironmentConfig) -> EnvironmentConfig:
                           f"allowed: {sorted(LOG_RETENTION_DAYS)}")
     if cfg.alarm_email is not None and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", cfg.alarm_email):
         raise ConfigError(f"alarm_email: {cfg.alarm_email!r} is not an e-mail address; use name@example.com or None")
+    _validate_alb(cfg, vpc)
     return cfg
+
+
+_ACM_ARN = re.compile(r"^arn:aws(-[a-z]+)*:acm:(?P<region>[a-z]{2}(-[a-z]+)+-\d):\d{12}:certificate/[0-9a-f-]{36}$")
+_SSM_NAME = re.compile(r"^/[A-Za-z0-9_.\-/]{1,1010}$")
+
+
+def _validate_alb(cfg: EnvironmentConfig, vpc: ipaddress.IPv4Network) -> None:
+    if not cfg.alb_enabled:
+        if cfg.alb_internet_facing:
+            raise ConfigError("alb_internet_facing: needs alb_enabled=True (there is no ALB to make public)")
+        return
+    if not (cfg.alb_certificate_arn or cfg.alb_certificate_parameter):
+        raise ConfigError(
+            f"alb_certificate_arn: environment {cfg.name!r} puts the API behind an HTTPS ALB but names no "
+            f"certificate; set ENVIRONMENTS[{cfg.name!r}].alb_certificate_arn to an ACM certificate ARN in "
+            f"{cfg.region} (or alb_certificate_parameter to an SSM parameter holding it), or alb_enabled=False")
+    if cfg.alb_certificate_arn:
+        m = _ACM_ARN.match(cfg.alb_certificate_arn)
+        if not m:
+            raise ConfigError(f"alb_certificate_arn: {cfg.alb_certificate_arn!r} is not an ACM certificate ARN like "
+                              f"arn:aws:acm:{cfg.region}:123456789012:certificate/<uuid>")
+        if m.group("region") != cfg.region:
+            raise ConfigError(f"alb_certificate_arn: the certificate is in {m.group('region')}; an ALB in "
+                              f"{cfg.region} needs an ACM certificate of {cfg.region}")
+    if cfg.alb_certificate_parameter and not _SSM_NAME.match(cfg.alb_certificate_parameter):
+        raise ConfigError(f"alb_certificate_parameter: {cfg.alb_certificate_parameter!r} is not an SSM parameter "
+                          f"name like /{project.PROJECT_SLUG}/dev/alb-certificate-arn (absolute, letters, digits, _.-/)")
+    for cidr in cfg.alb_allowed_cidrs:
+        net = _cidr("alb_allowed_cidrs", cidr, max_prefix=32)
+        if net.prefixlen == 0 and not cfg.alb_internet_facing:
+            raise ConfigError("alb_allowed_cidrs: 0.0.0.0/0 on an internal ALB; list your networks' CIDRs")
+        if net.subnet_of(vpc):
+            raise ConfigError(f"alb_allowed_cidrs: {cidr} is inside vpc_cidr {cfg.vpc_cidr}, which is always allowed")
+    rate = cfg.alb_waf_requests_per_5min
+    if isinstance(rate, bool) or not isinstance(rate, int) or not WAF_RATE_LIMIT_MIN <= rate <= WAF_RATE_LIMIT_MAX:
+        raise ConfigError(f"alb_waf_requests_per_5min: {rate!r} must be an integer from {WAF_RATE_LIMIT_MIN} "
+                          f"to {WAF_RATE_LIMIT_MAX} (AWS WAF rate-based rule limit per IP per 5 minutes)")
 
 
 def check_api_key_names(names: list[str]) -> None:
@@ -296,7 +368,18 @@ _OVERRIDES = {
     "endpoint_public_cidrs": lambda v: tuple(c.strip() for c in v.split(",") if c.strip()),
     "admin_role_arns": lambda v: tuple(a.strip() for a in v.split(",") if a.strip()),
     "availability_zones": lambda v: tuple(a.strip() for a in v.split(",") if a.strip()),
+    "alb_certificate_arn": str,
+    "alb_allowed_cidrs": lambda v: tuple(c.strip() for c in v.split(",") if c.strip()),
+    "alb_internet_facing": lambda v: _flag("alb_internet_facing", v),
 }
+
+
+def _flag(field_name: str, value: str) -> bool:
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise ConfigError(f"{field_name}: {value!r} is not true or false")
 
 
 _CONNECTION_ARN = re.compile(r"^arn:aws(-[a-z]+)*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$")

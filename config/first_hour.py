@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from config.environments import EnvironmentConfig
 from config.model_store import CALLER_ACCOUNT, bucket_name
 from config.names import (
-    CLOUDWATCH_DASHBOARD_SUFFIX, LOCAL_SERVE_URL, RAY_DASHBOARD_PORT, RAY_HEAD_SERVICE_NAME, RAYSERVICE_NAME,
+    API_INGRESS_NAME, CLOUDWATCH_DASHBOARD_SUFFIX, LOCAL_SERVE_URL, RAY_DASHBOARD_PORT, RAY_HEAD_SERVICE_NAME, RAYSERVICE_NAME,
     SERVE_PORT, SERVE_SERVICE_NAME, VLLM_NAMESPACE, WEBUI_NAMESPACE, WEBUI_PORT, WEBUI_SERVICE_NAME,
     WEBUI_SERVICE_PORT, local_url,
 )
@@ -37,11 +37,22 @@ class Step:
 
 
 def first_hour_steps(*, env_name: str, region: str, cluster_name: str, dashboard_name: str, model_store_bucket: str,
-                     model_id: str, model_revision: str, ready_timeout: str) -> list[Step]:
+                     model_id: str, model_revision: str, ready_timeout: str, alb: bool = False) -> list[Step]:
     """The commands, in the order an operator runs them. Arguments may be CDK tokens (stack outputs).
-    ready_timeout: the cold-start deadline KubeRay and the pipeline use (ColdStartBudget.initializing_timeout)."""
+    ready_timeout: the cold-start deadline KubeRay and the pipeline use (ColdStartBudget.initializing_timeout).
+    alb: the environment puts the API behind the ALB (issue 13): add the steps that read its address."""
     ns = VLLM_NAMESPACE
     base_url = LOCAL_SERVE_URL
+    alb_steps = [
+        # The ALB's DNS name is known only once the controller made it: read it from the Ingress status.
+        Step("ApiUrl", "The API's ALB address (HTTPS; point the DNS name of your certificate at it with a "
+                       "CNAME or Route 53 alias, docs/connecting.md)",
+             f"kubectl -n {ns} get ingress {API_INGRESS_NAME} "
+             "-o jsonpath='{.status.loadBalancer.ingress[0].hostname}'"),
+        Step("RunClientAlb", "Run the example client through the ALB (from the VPC or an allowed CIDR; "
+                             "--ca-bundle only for a private CA)",
+             "OPENAI_BASE_URL=https://<your DNS name>/v1 .venv/bin/python -m tools.client"),
+    ] if alb else []
     return [
         Step("UpdateKubeconfig", "Point kubectl at the cluster",
              f"aws eks update-kubeconfig --region {region} --name {cluster_name}"),
@@ -69,6 +80,7 @@ def first_hour_steps(*, env_name: str, region: str, cluster_name: str, dashboard
              f"kubectl -n {ns} port-forward svc/{RAY_HEAD_SERVICE_NAME} {RAY_DASHBOARD_PORT}:{RAY_DASHBOARD_PORT}"),
         Step("PortForwardOpenWebUI", f"Port-forward Open WebUI to {local_url(WEBUI_PORT)}",
              f"kubectl -n {WEBUI_NAMESPACE} port-forward svc/{WEBUI_SERVICE_NAME} {WEBUI_PORT}:{WEBUI_SERVICE_PORT}"),
+        *alb_steps,
         Step("RunClient", "Run the example client (simple, sampling parameters, streaming)",
              f"OPENAI_BASE_URL={base_url} .venv/bin/python -m tools.client"),
         Step("RunBenchmark", "Run the LLMPerf-style benchmark with cost per 1M output tokens",
@@ -95,4 +107,4 @@ def steps_for(cfg: EnvironmentConfig) -> list[Step]:
                             dashboard_name=dashboard_name_for(cfg),
                             model_store_bucket=model_store_bucket_for(cfg),
                             ready_timeout=cfg.worker_shape.cold_start.initializing_timeout,
-                            model_id=cfg.model_id, model_revision=cfg.model_revision)
+                            model_id=cfg.model_id, model_revision=cfg.model_revision, alb=cfg.alb_enabled)

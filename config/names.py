@@ -12,6 +12,15 @@ WEBUI_NAMESPACE = "openai-webui"
 KARPENTER_NAMESPACE = "kube-system"
 KUBERAY_NAMESPACE = "kuberay-operator"
 NEURON_NAMESPACE = "kube-system"
+# The AWS Load Balancer Controller (platform_constructs/addons/aws_load_balancer_controller.py). The ALB it
+# makes sends traffic from its own ENIs in the VPC's primary subnets, not from this namespace: the
+# NetworkPolicies admit the ALB by the VPC's primary CIDR (k8s_charts/network_policies.py), and this
+# namespace only for the controller's own webhook.
+AWS_LOAD_BALANCER_CONTROLLER_NAMESPACE = "kube-system"
+# The IngressClass (and its IngressClassParams) the inference charts define and their Ingresses name.
+ALB_INGRESS_CLASS = "alb-inference"
+# The serve Service's Ingress (namespace vllm); its status carries the ALB's DNS name once the controller made it.
+API_INGRESS_NAME = "openai-api"
 # Created by the amazon-cloudwatch-observability add-on; the serving metrics agent runs there too, and
 # it is the one namespace the serving NetworkPolicy lets scrape the Ray pods' metrics port.
 CLOUDWATCH_NAMESPACE = "amazon-cloudwatch"

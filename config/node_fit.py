@@ -125,6 +125,11 @@ DAEMONSETS: tuple[DaemonSetRequests, ...] = (
         "node-problem-detector", "Neuron Helm chart 1.9.0 (npd.enabled)", 10, 80, True,
         "aws-neuron/neuron-helm-charts values.yaml: npd.nodeProblemDetector.resources.requests 10m/80Mi; "
         "tolerations [NoSchedule Exists, NoExecute Exists]", True),
+    DaemonSetRequests(
+        "eks-node-monitoring-agent", "EKS add-on eks-node-monitoring-agent (platform_constructs/addons/cluster_health.py)",
+        50, 64, True,
+        "EKS-generated manifest, not public offline; the agent runs on every node (it reports Neuron "
+        "health too), conservative 50m/64Mi used", False),
     # Installed, but never on an inf2/trn1 node:
     DaemonSetRequests(
         "dcgm-exporter", "EKS add-on amazon-cloudwatch-observability", 250, 128, False,

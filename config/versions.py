@@ -41,6 +41,16 @@ NEURON_KUBE_SCHEDULER_TAGS = {
 KUBERAY_CHART_REPO = "https://ray-project.github.io/kuberay-helm/"
 KUBERAY_VERSION = "1.7.0"  # `make crds` fetches its CRDs (scripts/fetch_crds.py, sums in scripts/crds.sha256)
 
+# --- Load balancing (issue 13) -------------------------------------------------------------------------
+# AWS Load Balancer Controller: chart aws-load-balancer-controller of aws/eks-charts; chart 3.5.0 ships app
+# v3.5.0 (kubernetes-sigs/aws-load-balancer-controller helm/aws-load-balancer-controller/Chart.yaml at tag
+# v3.5.0). Its IAM policy for that version is platform_constructs/addons/data/ (docs/install/iam_policy.json
+# at the same tag); bump the three together.
+AWS_LOAD_BALANCER_CONTROLLER_CHART_REPO = "https://aws.github.io/eks-charts"
+AWS_LOAD_BALANCER_CONTROLLER_CHART_VERSION = "3.5.0"
+AWS_LOAD_BALANCER_CONTROLLER_IMAGE_REPOSITORY = "public.ecr.aws/eks/aws-load-balancer-controller"
+AWS_LOAD_BALANCER_CONTROLLER_VERSION = "v3.5.0"
+
 # --- Nodes -----------------------------------------------------------------------------------------
 # Pinned AL2023 AMI alias for Karpenter's EC2NodeClass. Never "@latest": an unpinned AMI update once
 # broke the Inf2 replicas of the original blueprint. Bump deliberately, after testing a canary node.

@@ -54,6 +54,8 @@ class ChartInputs:
     hf_token_secret: str | None = None
     # Namespace of an ingress controller allowed to reach Open WebUI and the serve port (None: none).
     ingress_namespace: str | None = None
+    # The WAF web ACL of an internet-facing ALB (the inference stack makes it; None when internal).
+    waf_acl_arn: str | None = None
 
     def __post_init__(self) -> None:
         check_image("serving_image", self.serving_image)

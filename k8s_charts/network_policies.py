@@ -7,7 +7,8 @@ ingress by default. The Ray pods (selected by their labels, `ray_labels`) accept
 - every port from the Ray pods themselves (Ray's internal ports are many and dynamic): no other pod of
   the namespace, such as the smoke Job or a debugging pod, reaches GCS, the dashboard or the client port;
 - the serve port (8000) on the serve Service's backends, the workers (the head too only if it serves),
-  from Open WebUI, the smoke Job's pods (names.SMOKE_TEST_NAME) and an ingress controller if configured;
+  from Open WebUI, the smoke Job's pods (names.SMOKE_TEST_NAME), an ingress controller if configured,
+  and the ALB (issue 13) by the VPC's primary CIDR;
 - the dashboard (8265) on the head from the KubeRay operator (it deploys the Serve config and reads the
   app status through the dashboard API; plus 8000 only if the head takes serve traffic, because KubeRay
   then health-checks the head's proxy at <head IP>:8000/-/healthz);
@@ -62,7 +63,7 @@ def _ingress(scope: Construct, name: str, selector: kplus.Pods, rules: list[kplu
 
 
 def ray_network_policies(scope: Construct, ray_labels: dict[str, str], ingress_namespace: str | None,
-                         head_serves: bool) -> None:
+                         head_serves: bool, alb_cidr: str | None = None) -> None:
     _deny_all(scope)
     ray_pods = kplus.Pods.select(scope, "ray-pods", labels=ray_labels)
     # Ray to Ray on every port: the peer is the same selector, so only this RayService's pods match.
@@ -75,6 +76,12 @@ def ray_network_policies(scope: Construct, ray_labels: dict[str, str], ingress_n
     ]
     if ingress_namespace:
         serve_peers.append(_from_namespace(scope, "ingress-pods", ingress_namespace))
+    if alb_cidr:
+        # The ALB (target type ip) connects from its ENIs in the VPC's primary subnets; the nodes and
+        # their pods sit in the secondary range's subnets (stacks/network_stack.py), so the primary CIDR
+        # is the ALB, the control plane's ENIs and the NAT gateways -- not other pods or nodes. The ALB's source IPs are not
+        # fixed, so the CIDR is the narrowest peer NetworkPolicy can name.
+        serve_peers.append(kplus.NetworkPolicyIpBlock.ipv4(scope, "alb-subnets", alb_cidr))
     # The serve Service's backends: the workers, and the head only if it is in the Service.
     serve_backends = ray_pods if head_serves else kplus.Pods.select(
         scope, "ray-workers", labels={**ray_labels, **RAY_WORKER_LABELS})

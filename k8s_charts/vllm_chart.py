@@ -14,6 +14,7 @@ from config.kubernetes import BASELINE, RESTRICTED, app_labels, container_securi
 from config.secrets import API_KEYS_DIR, API_KEYS_SECRET, HF_TOKEN_KEY, HF_TOKEN_SECRET, RAY_AUTH_SECRET
 from config.versions import RAY_VERSION
 from k8s_charts import rayservice as rs
+from k8s_charts.ingress import add_alb_objects
 from k8s_charts.inputs import ChartInputs
 from k8s_charts.network_policies import ray_network_policies
 from k8s_charts.objects import PlatformChart, custom_resource, namespace
@@ -300,4 +301,8 @@ class VllmChart(PlatformChart):
             metadata=cdk8s.ApiObjectMetadata(name=names.RAY_WORKER_SERVICE_ACCOUNT, labels=dict(APP_LABELS)))
         self.worker_service_account.node.add_dependency(self.namespace_obj)
         self.rayservice.add_dependency(self.worker_service_account)
-        ray_network_policies(self, RAY_POD_LABELS, inputs.ingress_namespace, head_serves=HEAD_SERVES_TRAFFIC)
+        alb_cidr = inputs.cfg.vpc_cidr if inputs.cfg.alb_enabled else None
+        ray_network_policies(self, RAY_POD_LABELS, inputs.ingress_namespace, head_serves=HEAD_SERVES_TRAFFIC,
+                             alb_cidr=alb_cidr)
+        if inputs.cfg.alb_enabled:
+            add_alb_objects(self, inputs.cfg, inputs.waf_acl_arn)

@@ -1,4 +1,5 @@
-"""AddonsStack: in-cluster platform software -- Karpenter (with its NodePools), Neuron, KubeRay.
+"""AddonsStack: in-cluster platform software -- Karpenter (with its NodePools), Neuron, KubeRay, and the
+AWS Load Balancer Controller.
 
 Separate from ClusterStack so a chart upgrade never touches the control plane's stack. Each add-on's
 props are filled here from the environment's config; chart pins are the props' defaults.
@@ -10,6 +11,9 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from config.environments import EnvironmentConfig
+from platform_constructs.addons.aws_load_balancer_controller import (
+    AwsLoadBalancerControllerAddOn, AwsLoadBalancerControllerProps,
+)
 from platform_constructs.addons.karpenter import KarpenterAddOn, KarpenterProps
 from platform_constructs.addons.kuberay import KubeRayAddOn, KubeRayProps
 from platform_constructs.addons.neuron import NeuronAddOn, NeuronProps
@@ -31,10 +35,14 @@ class AddonsStack(Stack):
         self.neuron = NeuronAddOn(self, "Neuron", cluster=cluster.cluster, props=NeuronProps(
             node_selector=core, kubernetes_version=cfg.kubernetes_version,
         ))
+        self.load_balancer_controller = AwsLoadBalancerControllerAddOn(
+            self, "AwsLoadBalancerController", cluster=cluster.cluster, vpc=cluster.cluster.vpc,
+            props=AwsLoadBalancerControllerProps(cluster_name=cfg.cluster_name, region=cfg.region, node_selector=core))
         self.kuberay = KubeRayAddOn(self, "KubeRay", cluster=cluster.cluster, props=KubeRayProps(node_selector=core))
         # Destroy-time cleanup (issue 6): deleted -- i.e. run -- after the NodePools (Karpenter drains its
         # nodes) and before Karpenter, the cluster and the VPC.
         self.cleanup = ClusterCleanup(self, "ClusterCleanup", cluster_name=cfg.cluster_name, vpc=cluster.cluster.vpc,
-                                      depends_on=[self.karpenter.chart, cluster.cluster],
+                                      depends_on=[self.karpenter.chart, self.load_balancer_controller.chart,
+                                                  cluster.cluster],
                                       log_retention=retention_for(cfg.log_retention_days))
         self.karpenter.pools_manifest.node.add_dependency(self.cleanup.resource)

@@ -18,6 +18,9 @@ from config.versions import KUBECTL_LAYER_MODULES
 from platform_constructs.addons.cloudwatch_observability import (
     CloudWatchObservabilityAddOn, CloudWatchObservabilityProps, log_group_prefix,
 )
+from platform_constructs.addons.cluster_health import (
+    MetricsServerAddOn, MetricsServerProps, NodeMonitoringAgentAddOn, NodeMonitoringAgentProps,
+)
 from platform_constructs.addons.core import CoreAddOns, CoreAddOnsProps
 from platform_constructs.addons.ebs_csi import EbsCsiAddOn, EbsCsiProps
 from platform_constructs.karpenter_pools import IMDS_HOP_LIMIT
@@ -113,7 +116,12 @@ class ClusterStack(Stack):
         self.cloudwatch = CloudWatchObservabilityAddOn(
             self, "CloudWatch", cluster=self.cluster, props=CloudWatchObservabilityProps(cluster_name=cfg.cluster_name)
         )
-        for addon in (*self.core_addons.addons.values(), self.ebs_csi.addon, self.cloudwatch.addon):
+        # Issue 13: `kubectl top`/HPA, and node health conditions for auto-repair.
+        self.metrics_server = MetricsServerAddOn(self, "MetricsServer", cluster=self.cluster, props=MetricsServerProps())
+        self.node_monitoring = NodeMonitoringAgentAddOn(self, "NodeMonitoringAgent", cluster=self.cluster,
+                                                        props=NodeMonitoringAgentProps())
+        for addon in (*self.core_addons.addons.values(), self.ebs_csi.addon, self.cloudwatch.addon,
+                      self.metrics_server, self.node_monitoring):
             addon.node.add_dependency(self.core_nodes)
         for group in insights_logs:
             self.cloudwatch.addon.node.add_dependency(group)

@@ -26,6 +26,7 @@ from platform_constructs.addons.external_secrets import ExternalSecretsAddOn, Ex
 from platform_constructs.addons.pod_identity import pod_identity_role
 from platform_constructs.model_store import ModelStore
 from platform_constructs.nag import acknowledge
+from platform_constructs.waf import ApiWebAcl
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = "serving/Dockerfile"
@@ -93,8 +94,13 @@ class InferenceStack(Stack):
             service_account=RAY_WORKER_SERVICE_ACCOUNT, role_arn=self.worker_role.role_arn,
         )
 
+        # An internet-facing ALB only with AWS WAF (issue 13); the controller associates it (waf.py says why).
+        self.web_acl = ApiWebAcl(self, "ApiWebAcl", name=f"{cfg.cluster_name}-api",
+                                 requests_per_5min=cfg.alb_waf_requests_per_5min) \
+            if cfg.alb_enabled and cfg.alb_internet_facing else None
         inputs = ChartInputs.for_environment(cfg, self.image.image_uri, ingress_namespace=ingress_namespace,
-                                             model_store_bucket=self.model_store.bucket.bucket_name)
+                                             model_store_bucket=self.model_store.bucket.bucket_name,
+                                             waf_acl_arn=self.web_acl.arn if self.web_acl else None)
         charts = build_charts(cdk8s.App(), inputs)
         # KubernetesManifest in this stack (cluster.add_cdk8s_chart would create it in the cluster's
         # stack and tie that stack to this one's image and secrets).

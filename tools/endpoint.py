@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import ssl
 import sys
 from dataclasses import dataclass
 
@@ -35,13 +36,22 @@ class Endpoint:
     base_url: str
     api_key: str
     model: str | None  # None: use the one model the endpoint serves
+    # PEM file of the CA that signed an https endpoint's certificate (a private CA of an internal ALB);
+    # None: the system's trust store.
+    ca_bundle: str | None = None
+
+    def _verify(self) -> ssl.SSLContext | bool:
+        return ssl.create_default_context(cafile=self.ca_bundle) if self.ca_bundle else True
 
     def client(self, *, timeout: float = 120.0, max_retries: int = 0) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.base_url, api_key=self.api_key, timeout=timeout, max_retries=max_retries)
+        http_client = openai.DefaultHttpxClient(verify=self._verify()) if self.ca_bundle else None
+        return openai.OpenAI(base_url=self.base_url, api_key=self.api_key, timeout=timeout, max_retries=max_retries,
+                             http_client=http_client)
 
     def async_client(self, *, timeout: float = 600.0, max_retries: int = 0) -> openai.AsyncOpenAI:
+        http_client = openai.DefaultAsyncHttpxClient(verify=self._verify()) if self.ca_bundle else None
         return openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, timeout=timeout,
-                                  max_retries=max_retries)
+                                  max_retries=max_retries, http_client=http_client)
 
 
 def add_endpoint_arguments(parser: argparse.ArgumentParser, *, prefix: str = "") -> None:
@@ -53,6 +63,9 @@ def add_endpoint_arguments(parser: argparse.ArgumentParser, *, prefix: str = "")
                              "127.0.0.1 URL, else a placeholder)")
     parser.add_argument(f"--{prefix}model", default=None,
                         help="served model name (default: $OPENAI_MODEL, else the endpoint's only model)")
+    parser.add_argument(f"--{prefix}ca-bundle", default=None,
+                        help="PEM file of the CA that signed an https endpoint's certificate (default: "
+                             "$SSL_CERT_FILE, else the system's trust store)")
 
 
 def local_key(base_url: str, key_file: Path = REPO_ROOT / LOCAL_API_KEY_FILE) -> str:
@@ -73,7 +86,12 @@ def endpoint_from_args(args: argparse.Namespace, *, prefix: str = "") -> Endpoin
         raise EndpointError(f"--{prefix}base-url: {base_url!r} is not an http(s) URL; e.g. {DEFAULT_BASE_URL}")
     api_key = getattr(args, f"{attr}api_key") or os.environ.get("OPENAI_API_KEY") or local_key(base_url)
     model = getattr(args, f"{attr}model") or os.environ.get("OPENAI_MODEL") or None
-    return Endpoint(base_url=base_url.rstrip("/"), api_key=api_key, model=model)
+    ca_bundle = getattr(args, f"{attr}ca_bundle", None) or os.environ.get("SSL_CERT_FILE") or None
+    if ca_bundle and not Path(ca_bundle).is_file():
+        raise EndpointError(f"--{prefix}ca-bundle: {ca_bundle} is not a file; give the PEM file of the endpoint's CA")
+    if ca_bundle and not base_url.startswith("https://"):
+        ca_bundle = None  # plain http: nothing to verify
+    return Endpoint(base_url=base_url.rstrip("/"), api_key=api_key, model=model, ca_bundle=ca_bundle)
 
 
 def served_models(endpoint: Endpoint) -> list[openai.types.Model]:
@@ -112,6 +130,9 @@ def explain(exc: BaseException, endpoint: Endpoint) -> str:
     url = endpoint.base_url
     if isinstance(exc, openai.APITimeoutError):
         return f"{url} did not answer in time; the server may be overloaded or still starting"
+    if isinstance(exc, openai.APIConnectionError) and _certificate_failure(exc):
+        return (f"cannot verify the TLS certificate of {url}: pass the PEM file of the CA that signed it with "
+                f"--ca-bundle (or SSL_CERT_FILE); the ALB's certificate is the one in alb_certificate_arn")
     if isinstance(exc, openai.APIConnectionError):
         return (f"cannot reach {url}: is the server running? Start local mode with `make serve-local`, "
                 f"or port-forward the deployed endpoint (`make first-hour` prints the command)")
@@ -125,6 +146,16 @@ def explain(exc: BaseException, endpoint: Endpoint) -> str:
     if isinstance(exc, openai.APIStatusError):
         return f"{url} answered HTTP {exc.status_code}: {_short(exc.message)}"
     return f"{url}: {type(exc).__name__}: {_short(str(exc))}"
+
+
+def _certificate_failure(exc: BaseException) -> bool:
+    """Whether a connection error was a failed TLS certificate verification (anywhere in its causes)."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def report_failure(exc: EndpointError | openai.APIError, endpoint: Endpoint | None) -> int:

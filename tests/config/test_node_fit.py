@@ -60,7 +60,8 @@ def test_pod_requests_count_init_containers_as_kubernetes_does():
 # --- the DaemonSet table is this app's ------------------------------------------------------------
 
 # Add-ons / charts that run no DaemonSet (Deployments only), so they need no row in DAEMONSETS.
-NO_DAEMONSETS = {"coredns", "karpenter", "karpenter-crd", "kuberay-operator", "external-secrets"}
+NO_DAEMONSETS = {"coredns", "karpenter", "karpenter-crd", "kuberay-operator", "external-secrets",
+                 "aws-load-balancer-controller", "metrics-server"}
 
 
 def test_every_addon_and_chart_of_the_app_is_accounted_for(synth_dev):

@@ -10,6 +10,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
+from tests.support.alb_schemas import ingress_class_params_errors
 from tests.support.charts import VARIANTS, docs, find
 from tests.support.crd_validator import validate_custom_resource
 
@@ -76,6 +77,8 @@ def validation_errors(doc: dict, k8s_version: str) -> list[str]:
     group = doc["apiVersion"].split("/")[0] if "/" in doc["apiVersion"] else ""
     if group == "ray.io":
         return validate_custom_resource(doc)
+    if group == "elbv2.k8s.aws":
+        return ingress_class_params_errors(doc) if doc["kind"] == "IngressClassParams" else [f"no schema for {doc['kind']}"]
     if group == "external-secrets.io":
         if doc["apiVersion"] != "external-secrets.io/v1":
             return [f"apiVersion {doc['apiVersion']}: use external-secrets.io/v1"]

@@ -114,7 +114,7 @@ def _pins() -> set[str]:
 
 
 def test_helm_add_on_defaults_are_the_pins_of_config_versions():
-    from platform_constructs.addons import external_secrets, karpenter, kuberay, neuron
+    from platform_constructs.addons import aws_load_balancer_controller, external_secrets, karpenter, kuberay, neuron
     HelmAddOnProps, _ = _bases()
 
     expected = {
@@ -127,6 +127,10 @@ def test_helm_add_on_defaults_are_the_pins_of_config_versions():
                                    namespace=names.KUBERAY_NAMESPACE),
         external_secrets.ExternalSecretsProps: dict(repository=versions.EXTERNAL_SECRETS_CHART_REPO,
                                                     version=versions.EXTERNAL_SECRETS_VERSION),
+        aws_load_balancer_controller.AwsLoadBalancerControllerProps: dict(
+            repository=versions.AWS_LOAD_BALANCER_CONTROLLER_CHART_REPO,
+            version=versions.AWS_LOAD_BALANCER_CONTROLLER_CHART_VERSION,
+            namespace=names.AWS_LOAD_BALANCER_CONTROLLER_NAMESPACE),
     }
     helm_props = {p for m in ADDON_MODULES for p in _props_classes(_module(m)).values() if issubclass(p, HelmAddOnProps)}
     assert helm_props == set(expected)
@@ -149,7 +153,7 @@ def test_managed_add_on_defaults():
         assert _defaults(props)["version"] is None, props.__name__
     assert {_defaults(p)["addon_name"] for p in managed} == {
         "vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent", "aws-ebs-csi-driver",
-        "amazon-cloudwatch-observability"}
+        "amazon-cloudwatch-observability", "metrics-server", "eks-node-monitoring-agent"}
     cw = _defaults(cloudwatch_observability.CloudWatchObservabilityProps)
     assert (cw["namespace"], cw["service_account"]) == (names.CLOUDWATCH_NAMESPACE, "cloudwatch-agent")
     assert _defaults(ebs_csi.EbsCsiProps)["storage_class"] == names.GP3_STORAGE_CLASS

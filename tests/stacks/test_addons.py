@@ -31,7 +31,8 @@ def _kinds(synth, kind):
 
 def test_every_helm_chart_is_pinned(synth_dev):
     charts = synth_dev.helm_charts()
-    assert set(charts) == {"karpenter-crd", "karpenter", "neuron", "kuberay-operator", "external-secrets"}
+    assert set(charts) == {"karpenter-crd", "karpenter", "neuron", "kuberay-operator", "external-secrets",
+                           "aws-load-balancer-controller"}
     for release, props in charts.items():
         assert SEMVER.match(props["Version"]), (release, props["Version"])
 
@@ -68,7 +69,8 @@ def test_karpenter_values(synth_dev):
 
 
 def test_karpenter_controller_uses_pod_identity(synth_dev):
-    (assoc,) = synth_dev.resources("AWS::EKS::PodIdentityAssociation", "Addons").values()
+    (assoc,) = [a for a in synth_dev.resources("AWS::EKS::PodIdentityAssociation", "Addons").values()
+                if a["Properties"]["ServiceAccount"] == "karpenter"]
     props = assoc["Properties"]
     assert (props["Namespace"], props["ServiceAccount"]) == ("kube-system", "karpenter")
     role = synth_dev.template("Addons")["Resources"][props["RoleArn"]["Fn::GetAtt"][0]]["Properties"]

@@ -133,7 +133,7 @@ def _addons(synth) -> dict[str, dict]:
 def test_managed_addons_present_and_after_nodes(synth_dev):
     addons = _addons(synth_dev)
     assert set(addons) == {"vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver",
-                           "amazon-cloudwatch-observability"}
+                           "amazon-cloudwatch-observability", "metrics-server", "eks-node-monitoring-agent"}
     (ng_id,) = synth_dev.resources("AWS::EKS::Nodegroup", "Cluster")
     for addon in addons.values():
         assert ng_id in addon.get("DependsOn", []), addon["Properties"]["AddonName"]

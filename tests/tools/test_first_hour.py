@@ -51,7 +51,7 @@ def test_stack_outputs_carry_the_same_commands():
                      dashboard_name=first_hour.dashboard_name_for(cfg),
                      model_store_bucket=first_hour.model_store_bucket_for(cfg), model_id=cfg.model_id,
                      model_revision=cfg.model_revision,
-                     ready_timeout=cfg.worker_shape.cold_start.initializing_timeout)
+                     ready_timeout=cfg.worker_shape.cold_start.initializing_timeout, alb=cfg.alb_enabled)
     outputs = Template.from_stack(stack).to_json()["Outputs"]
     for number, step in enumerate(first_hour.steps_for(cfg), start=1):
         output = outputs[f"FirstHour{step.key}"]
@@ -103,3 +103,17 @@ def test_ready_wait_is_the_cold_start_deadline():
     cfg = load_config({"env": "dev"})
     [step] = [s for s in first_hour.steps_for(cfg) if s.key == "RayServiceStatus"]
     assert step.command.endswith(f"--timeout={cfg.worker_shape.cold_start.initializing_timeout}")
+
+
+def test_the_alb_address_is_read_from_the_ingress_status():
+    import dataclasses
+
+    from config.names import API_INGRESS_NAME, VLLM_NAMESPACE
+
+    cfg = load_config({"env": "dev"})
+    steps = {s.key: s.command for s in first_hour.steps_for(cfg)}
+    assert steps["ApiUrl"] == (f"kubectl -n {VLLM_NAMESPACE} get ingress {API_INGRESS_NAME} "
+                               "-o jsonpath='{.status.loadBalancer.ingress[0].hostname}'")
+    assert steps["RunClientAlb"].startswith("OPENAI_BASE_URL=https://")
+    without = {s.key for s in first_hour.steps_for(dataclasses.replace(cfg, alb_enabled=False))}
+    assert "ApiUrl" not in without and "PortForwardServe" in without

@@ -1,0 +1,57 @@
+"""The ALB settings (issue 13): each missing or malformed one stops before synthesis, naming the field."""
+
+import dataclasses
+
+import pytest
+
+from config.environments import ENVIRONMENTS, ConfigError, validate
+
+DEV = ENVIRONMENTS["dev"]
+CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0123abcd-0123-0123-0123-0123456789ab"
+
+BAD = [
+    ({"alb_certificate_parameter": None}, "alb_certificate_arn", "names no certificate"),
+    ({"alb_certificate_arn": "arn:aws:iam::123456789012:server-certificate/x"}, "alb_certificate_arn", "not an ACM certificate ARN"),
+    ({"alb_certificate_arn": CERT.replace("us-east-1", "us-west-2")}, "alb_certificate_arn", "needs an ACM certificate of us-east-1"),
+    ({"alb_certificate_parameter": "no-leading-slash"}, "alb_certificate_parameter", "not an SSM parameter name"),
+    ({"alb_allowed_cidrs": ("10.0.0.300/24",)}, "alb_allowed_cidrs", "not a valid IPv4 CIDR"),
+    ({"alb_allowed_cidrs": ("0.0.0.0/0",)}, "alb_allowed_cidrs", "internal ALB"),
+    ({"alb_allowed_cidrs": ("10.1.2.0/24",)}, "alb_allowed_cidrs", "inside vpc_cidr"),
+    ({"alb_internet_facing": True, "alb_waf_requests_per_5min": 5}, "alb_waf_requests_per_5min", "from 10"),
+    ({"alb_waf_requests_per_5min": True}, "alb_waf_requests_per_5min", "integer"),
+    ({"alb_enabled": False, "alb_internet_facing": True}, "alb_internet_facing", "alb_enabled=True"),
+]
+
+
+@pytest.mark.parametrize("changes,field,hint", BAD, ids=[f"{b[1]}-{i}" for i, b in enumerate(BAD)])
+def test_bad_alb_settings_name_the_field(changes, field, hint):
+    with pytest.raises(ConfigError) as info:
+        validate(dataclasses.replace(DEV, **changes))
+    assert str(info.value).startswith(f"{field}:"), info.value
+    assert hint in str(info.value)
+
+
+def test_a_new_environment_asking_for_the_alb_needs_a_certificate():
+    bare = dataclasses.replace(DEV, name="staging", alb_certificate_parameter=None)
+    with pytest.raises(ConfigError, match=r"^alb_certificate_arn: environment 'staging' .*ENVIRONMENTS\['staging'\]"):
+        validate(bare)
+    validate(dataclasses.replace(bare, alb_enabled=False))  # no ALB, no certificate needed
+
+
+def test_the_certificate_is_the_arn_or_a_deploy_time_ssm_reference():
+    assert validate(DEV).alb_certificate == "{{resolve:ssm:/llama3-inf2/dev/alb-certificate-arn}}"
+    assert validate(dataclasses.replace(DEV, alb_certificate_arn=CERT)).alb_certificate == CERT
+
+
+def test_cli_override_of_the_certificate():
+    from config.environments import load_config
+
+    assert load_config({"alb_certificate_arn": CERT}).alb_certificate == CERT
+    with pytest.raises(ConfigError, match="^alb_certificate_arn:"):
+        load_config({"alb_certificate_arn": "nope"})
+
+
+def test_internet_facing_without_cidrs_is_open_to_all_behind_waf():
+    cfg = validate(dataclasses.replace(DEV, alb_internet_facing=True))
+    assert cfg.alb_inbound_cidrs == ("0.0.0.0/0",)
+    assert validate(DEV).alb_inbound_cidrs == (DEV.vpc_cidr,)

@@ -1,0 +1,122 @@
+"""The API's ALB objects (issue 13): valid against the pinned controller's documented surface, internal
+and HTTPS-only by default, public only with WAF, and the NetworkPolicy hole they need and no more."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+
+import pytest
+
+from config import names
+from config.environments import validate
+from config.ingress import ALB_TLS_POLICY, SERVE_HEALTH_PATH, alb_idle_timeout_s
+from tests.support.alb_schemas import ingress_class_params_errors, unknown_annotations
+from tests.support.charts import VARIANTS, docs, find, synth
+
+WAF_ARN = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/api/0123abcd-0123-0123-0123-0123456789ab"
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return synth(VARIANTS["env-dev"])
+
+
+@pytest.fixture(scope="module")
+def public():
+    cfg = validate(dataclasses.replace(VARIANTS["env-dev"], alb_internet_facing=True,
+                                       alb_allowed_cidrs=("203.0.113.0/24",)))
+    return synth(cfg, waf_acl_arn=WAF_ARN)
+
+
+def _params(files):
+    return find(files, "IngressClassParams")["spec"]
+
+
+def test_every_alb_object_is_valid_and_its_annotations_documented(dev, public):
+    for files in (dev, public):
+        objs = [d for d in docs(files) if d["kind"] in ("Ingress", "IngressClass", "IngressClassParams",
+                                                         "TargetGroupBinding")]
+        assert {d["kind"] for d in objs} == {"Ingress", "IngressClass", "IngressClassParams"}
+        for d in objs:
+            assert unknown_annotations(d) == [], d["metadata"]["name"]
+        assert ingress_class_params_errors(find(files, "IngressClassParams")) == []
+
+
+def test_an_unknown_annotation_fails(dev):
+    ingress = copy.deepcopy(find(dev, "Ingress"))
+    ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/ssl-polcy"] = ALB_TLS_POLICY
+    ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/actions.my-action"] = "{}"  # a documented family
+    assert unknown_annotations(ingress) == ["alb.ingress.kubernetes.io/ssl-polcy"]
+
+
+def test_the_crd_schema_bites(dev):
+    params = copy.deepcopy(find(dev, "IngressClassParams"))
+    params["spec"]["scheme"] = "public"
+    params["spec"]["sslPolice"] = ALB_TLS_POLICY
+    errors = ingress_class_params_errors(params)
+    assert any("scheme" in e for e in errors) and any("sslPolice" in e for e in errors)
+
+
+def test_internal_https_only_by_default(dev):
+    cfg = VARIANTS["env-dev"]
+    spec = _params(dev)
+    assert spec["scheme"] == "internal"
+    assert spec["sslPolicy"] == ALB_TLS_POLICY == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    assert spec["certificateArn"] == ["{{resolve:ssm:/llama3-inf2/dev/alb-certificate-arn}}"]
+    assert spec["sslRedirectPort"] == "443"
+    assert spec["inboundCIDRs"] == [cfg.vpc_cidr]
+    assert spec["targetType"] == "ip"
+    assert "wafv2AclArn" not in spec
+    # Only Ingresses of the vllm namespace may use the class.
+    assert spec["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": names.VLLM_NAMESPACE}}
+    attrs = {a["key"]: a["value"] for a in spec["loadBalancerAttributes"]}
+    assert attrs["deletion_protection.enabled"] == "false"
+    assert int(attrs["idle_timeout.timeout_seconds"]) == alb_idle_timeout_s(cfg.limits)
+
+
+def test_idle_timeout_covers_the_longest_unstreamed_completion():
+    cfg = VARIANTS["env-dev"]
+    assert alb_idle_timeout_s(cfg.limits) >= cfg.limits.max_max_tokens / 5 + 60
+    assert 60 <= alb_idle_timeout_s(cfg.limits) <= 4000
+
+
+def test_ingress_targets_the_serve_service_with_health_checks(dev):
+    ingress = find(dev, "Ingress")
+    a = {k.split("/", 1)[1]: v for k, v in ingress["metadata"]["annotations"].items()}
+    assert json.loads(a["listen-ports"]) == [{"HTTP": 80}, {"HTTPS": 443}]
+    assert a["healthcheck-path"] == SERVE_HEALTH_PATH == "/health"
+    assert ingress["spec"]["ingressClassName"] == names.ALB_INGRESS_CLASS
+    (path,) = ingress["spec"]["rules"][0]["http"]["paths"]
+    assert path["backend"]["service"] == {"name": names.SERVE_SERVICE_NAME, "port": {"number": names.SERVE_PORT}}
+    assert ingress["metadata"]["namespace"] == names.VLLM_NAMESPACE
+
+
+def test_internet_facing_carries_the_waf_acl(public):
+    spec = _params(public)
+    assert spec["scheme"] == "internet-facing"
+    assert spec["wafv2AclArn"] == WAF_ARN
+    assert spec["inboundCIDRs"] == [VARIANTS["env-dev"].vpc_cidr, "203.0.113.0/24"]
+
+
+def test_internet_facing_without_waf_is_refused():
+    cfg = validate(dataclasses.replace(VARIANTS["env-dev"], alb_internet_facing=True))
+    with pytest.raises(ValueError, match="WAF"):
+        synth(cfg)
+
+
+def test_no_alb_objects_and_no_cidr_peer_when_disabled():
+    files = synth(validate(dataclasses.replace(VARIANTS["env-dev"], alb_enabled=False)))
+    assert not [d for d in docs(files) if d["kind"] in ("Ingress", "IngressClass", "IngressClassParams")]
+    assert "ipBlock" not in json.dumps(docs(files))
+
+
+def test_the_alb_cidr_reaches_the_serve_port_only(dev):
+    cfg = VARIANTS["env-dev"]
+    blocks = [(p["metadata"]["name"], rule) for p in docs(dev) if p["kind"] == "NetworkPolicy"
+              for rule in p["spec"].get("ingress", []) if any("ipBlock" in peer for peer in rule.get("from", []))]
+    assert [(name, rule["from"], rule["ports"]) for name, rule in blocks] == [
+        ("ray-serve-port", [{"ipBlock": {"cidr": cfg.vpc_cidr}}], [{"port": names.SERVE_PORT, "protocol": "TCP"}])]
+    # The pods and nodes are in the secondary range, so the VPC CIDR peer is not "every pod".
+    assert not cfg.vpc_cidr == cfg.secondary_cidr
