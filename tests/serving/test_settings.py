@@ -105,7 +105,12 @@ def test_integral_floats_from_yaml_are_accepted():
 
 def test_cpu_replicas_share_the_cores_as_unbound_threads(monkeypatch):
     # One replica: Ray's one-thread pin unset, vLLM binds its threads itself (tests/serving/test_engine_threads.py).
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3})
     assert ServingSettings.from_args(local_cpu_args("/m", "m")).engine_options()["device_env"] == {"OMP_NUM_THREADS": None}
+    # On 2 cores vLLM's reserved scheduler core would leave the engine one: no core is reserved.
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1})
+    assert ServingSettings.from_args(local_cpu_args("/m", "m")).engine_options()["device_env"] == {
+        "OMP_NUM_THREADS": None, "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
     # Several: each engine gets its share of the cores, unbound (vLLM's auto binding would pin all to the same cores).
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3})
     env = ServingSettings.from_args(local_cpu_args("/m", "m", max_replicas=2)).engine_options()["device_env"]

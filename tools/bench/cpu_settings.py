@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from tools.bench import serving_path
-from tools.bench.overhead import _wait_ready, vllm_server_command
+from tools.bench.overhead import _wait_ready, vllm_server_command, vllm_server_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +29,7 @@ VARIANTS: dict[str, tuple[dict[str, str | None], dict[str, str]]] = {
     "float32, eager (local mode)": ({}, {}),
     "bfloat16, eager": ({"--dtype": "bfloat16"}, {}),
     "float32, torch.compile": ({"--enforce-eager": None}, {}),
-    "float32, eager, no reserved core": ({}, {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}),
+    "float32, eager, 1 core reserved (vLLM's default)": ({}, {"VLLM_CPU_NUM_OF_RESERVED_CPU": "1"}),
 }
 
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     from serving.local.serve import local_model, serve_env
 
     known, model = local_model(opts.model)
-    env = dict(os.environ, **serve_env("haproxy"))
+    env = vllm_server_env(model, known.served_name, dict(os.environ, **serve_env("haproxy")), known)
     base = vllm_server_command(model, serving_path.PORT, known.served_name, known)
     rows = []
     log_path = REPO_ROOT / ".cache" / "bench-cpu-settings.log"

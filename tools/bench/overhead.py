@@ -161,6 +161,21 @@ def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 240) -> None:
     raise TimeoutError(f"{url} not ready after {timeout}s")
 
 
+def vllm_server_env(model: str, served_model_name: str, env: dict[str, str], known=None) -> dict[str, str]:
+    """`env` with the engine's device environment applied (set, or unset for None), as the replica
+    applies it before its engine starts: vLLM alone then runs the same engine."""
+    from serving.settings import ServingSettings, local_cpu_args
+
+    device_env = ServingSettings.from_args(local_cpu_args(model, served_model_name, known=known)).engine_options()["device_env"]
+    out = dict(env)
+    for name, value in device_env.items():
+        if value is None:
+            out.pop(name, None)
+        else:
+            out[name] = value
+    return out
+
+
 def vllm_server_command(model: str, port: int, served_model_name: str, known=None) -> list[str]:
     """`vllm serve` for the same engine options the Ray Serve app uses (from serving.settings), for
     the local model `known` (its row of config/models.py; None: the tiny model's)."""
@@ -204,7 +219,8 @@ def main(argv: list[str] | None = None) -> None:
     procs = []
     try:
         with open(logs / "bench-vllm.log", "w") as vlog, open(logs / "bench-ray.log", "w") as rlog:
-            procs.append(subprocess.Popen(vllm_server_command(model, VLLM_PORT, served, known), env=env,
+            procs.append(subprocess.Popen(vllm_server_command(model, VLLM_PORT, served, known),
+                                          env=vllm_server_env(model, served, env, known),
                                           stdout=vlog, stderr=subprocess.STDOUT, cwd=REPO_ROOT))
             procs.append(subprocess.Popen([sys.executable, "-m", "serving.local.serve", "--port", str(RAY_PORT),
                                            "--model", served, "--model-dir", model, "--proxy", opts.proxy,

@@ -25,7 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tools.bench.overhead import _wait_ready, vllm_server_command
+from tools.bench.overhead import _wait_ready, vllm_server_command, vllm_server_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PORT = 18011
@@ -36,6 +36,7 @@ TARGET_TTFT_OVERHEAD_MS = 20.0
 def _server(kind: str, model: str, known, env: dict[str, str], log) -> subprocess.Popen:
     if kind == "vllm":
         cmd = vllm_server_command(model, PORT, known.served_name, known)
+        env = vllm_server_env(model, known.served_name, env, known)
     else:
         cmd = [sys.executable, "-m", "serving.local.serve", "--port", str(PORT), "--model", known.served_name,
                "--model-dir", model, "--no-auth"]
