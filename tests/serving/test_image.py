@@ -151,16 +151,29 @@ def test_dockerfile_installs_only_the_hashed_lock_and_runs_pip_check():
 
 # --- what the build context and the image carry of config/ ---------------------------------------
 
+def _config_imports(path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+        found |= {n for n in names if n == "config" or n.startswith("config.")}
+    return found
+
+
 def _config_modules_serving_imports() -> set[str]:
-    """config.* modules imported anywhere in serving/ except local mode (which runs from the repository)."""
+    """config.* modules imported anywhere in serving/ except local mode (which runs from the repository),
+    and the config modules those import in turn."""
     found = set()
     for path in (ROOT / "serving").rglob("*.py"):
         if "local" in path.relative_to(ROOT / "serving").parts:
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
-            found |= {n for n in names if n == "config" or n.startswith("config.")}
+        found |= _config_imports(path)
+    todo = sorted(found - {"config"})
+    while todo:
+        for module in _config_imports(ROOT / (todo.pop().replace(".", "/") + ".py")) - found:
+            found.add(module)
+            if module != "config":
+                todo.append(module)
     return found
 
 
@@ -175,7 +188,8 @@ def test_image_carries_exactly_the_config_modules_the_serving_app_imports():
         tree = ast.parse((ROOT / rel).read_text())
         imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and not n.level}
-        assert imported <= set(sys.stdlib_module_names) | {"__future__"}, (rel, imported - set(sys.stdlib_module_names))
+        # ... or each other (all of them are in the image).
+        assert imported <= set(sys.stdlib_module_names) | {"__future__", "config"}, (rel, imported - set(sys.stdlib_module_names))
 
 
 def test_build_context_allowlist_matches_the_dockerfiles_copy_sources():
