@@ -1,7 +1,7 @@
 """NetworkPolicies (networking.k8s.io/v1) as iptables rules in each pod's network namespace.
 
 The subset this project uses: ingress and egress policies, podSelector.matchLabels, namespaceSelector.matchLabels
-on kubernetes.io/metadata.name, TCP (and, for egress, UDP) ports by number, and default deny (a selected pod
+on kubernetes.io/metadata.name, ipBlock.cidr, TCP (and, for egress, UDP) ports by number, and default deny (a selected pod
 accepts, or sends, only what a rule allows). Anything else raises, so a new policy feature cannot silently
 pass the box. Semantics from https://kubernetes.io/docs/concepts/services-networking/network-policies/: a pod
 no policy selects (for that direction) is open; rules of all selecting policies add up; replies to allowed
@@ -30,6 +30,17 @@ def _match(selector: dict, labels: dict, where: str) -> bool:
     if extra:
         raise UnsupportedPolicy(f"{where}: {sorted(extra)} is not modelled by the box")
     return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+
+
+def _peer_addresses(peer: dict, policy_ns: str, pods: list[BoxPod], where: str) -> list[str]:
+    """iptables addresses of one peer: the IPs of the pods it selects, or an ipBlock's CIDR (the
+    ALB's addresses in the VPC; iptables matches a CIDR as given). ipBlock `except` is not modelled."""
+    if "ipBlock" in peer:
+        block = peer["ipBlock"]
+        if set(peer) != {"ipBlock"} or set(block) != {"cidr"}:
+            raise UnsupportedPolicy(f"{where}: peer {peer} is not modelled by the box (ipBlock with cidr only)")
+        return [block["cidr"]]
+    return [q.ip for q in _peer_pods(peer, policy_ns, pods, where)]
 
 
 def _peer_pods(peer: dict, policy_ns: str, pods: list[BoxPod], where: str) -> list[BoxPod]:
@@ -105,7 +116,7 @@ def _rules(pod: BoxPod, policies: list[dict], pods: list[BoxPod], d: _Direction,
         for rule in p["spec"].get(d.policy_type.lower()) or []:
             peers = rule.get(d.peers_key)
             addresses = [None] if not peers else sorted(
-                {q.ip for peer in peers for q in _peer_pods(peer, p["metadata"]["namespace"], pods, where)})
+                {a for peer in peers for a in _peer_addresses(peer, p["metadata"]["namespace"], pods, where)})
             for address in addresses:
                 for port in _ports(rule, where, d.protocols):
                     args = ["-A", d.chain] + ([d.address_flag, address] if address else [])

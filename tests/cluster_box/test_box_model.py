@@ -53,11 +53,19 @@ def test_peer_by_namespace_and_labels_becomes_source_ip_and_port():
     assert ["-A", "INPUT", "-s", "10.123.0.21", "-p", "tcp", "--dport", "8000", "-j", "ACCEPT"] in rules
 
 
+def test_an_ip_block_becomes_its_cidr_as_source():
+    # The ALB's traffic (issue 13): the VPC's CIDR may reach the serve port, nothing else.
+    rule = {"from": [{"ipBlock": {"cidr": "10.1.0.0/16"}}], "ports": [{"port": 8000, "protocol": "TCP"}]}
+    rules = iptables_rules(POD, [_policy({"podSelector": {}, "ingress": [rule]})], PEERS, "10.123.0.1")
+    assert ["-A", "INPUT", "-s", "10.1.0.0/16", "-p", "tcp", "--dport", "8000", "-j", "ACCEPT"] in rules
+    assert rules[-1] == ["-A", "INPUT", "-j", "DROP"]
+
+
 @pytest.mark.parametrize("bad", [
     {"podSelector": {"matchExpressions": []}},
-    {"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]},
+    {"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}}]}]},
     {"podSelector": {}, "ingress": [{"ports": [{"port": "serve"}]}]},
-    {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]},
+    {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}, "podSelector": {}}]}]},
     {"podSelector": {}, "ingress": [{"ports": [{"port": 53, "protocol": "UDP"}]}]},
     {"podSelector": {}, "policyTypes": ["Ingress", "Sideways"]},
 ])
@@ -119,4 +127,5 @@ def test_token_auth_env_is_kuberays():
 def test_box_image_carries_the_config_modules_of_the_dockerfile():
     from tests.cluster_box.box import image_config_files
     assert image_config_files() == ["config/__init__.py", "config/request_limits.py", "config/secrets.py",
-                                    "config/model_store.py"]
+                                    "config/model_store.py", "config/models.py", "config/names.py",
+                                    "config/project.py"]

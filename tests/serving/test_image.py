@@ -56,9 +56,10 @@ def test_image_runs_as_non_root_and_sets_the_contract_paths():
     assert "PYTHONPATH=/app" in text and "COPY --chown=root:root serving /app/serving" in text
     # What serving/ imports from config/ at run time is in the image, and nothing else of config/.
     imported = _config_modules_serving_imports()
-    assert imported == {"config.request_limits", "config.secrets", "config.model_store"}, imported
+    assert imported == {"config.request_limits", "config.secrets", "config.model_store", "config.models",
+                        "config.names", "config.project"}, imported
     assert ("COPY --chown=root:root config/__init__.py config/request_limits.py config/secrets.py "
-            "config/model_store.py /app/config/") in text
+            "config/model_store.py config/models.py config/names.py config/project.py /app/config/") in text
 
 
 def test_hadolint_is_clean():
