@@ -51,7 +51,7 @@ class InferenceStack(Stack):
             build_args=IMAGE_BUILD_ARGS, platform=ecr_assets.Platform.LINUX_AMD64,
             exclude=["*", "!serving", "serving/**/__pycache__", "serving/**/.cache",
                      "!config", "config/*", "!config/__init__.py", "!config/request_limits.py", "!config/secrets.py",
-                     "!config/model_store.py"],
+                     "!config/model_store.py", "!config/models.py", "!config/names.py", "!config/project.py"],
             ignore_mode=IgnoreMode.DOCKER,
         )
 
