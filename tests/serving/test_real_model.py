@@ -13,6 +13,7 @@ import subprocess
 
 import pytest
 
+from tests.serving.bad_requests import WEATHER_TOOL
 from tests.serving.conftest import ROOT, SERVING_PYTHON
 
 pytestmark = pytest.mark.serving
@@ -22,9 +23,6 @@ QUESTIONS = [
     [{"role": "user", "content": "Name three primary colors."}],
 ]
 MAX_TOKENS = 40
-WEATHER_TOOL = {"type": "function", "function": {
-    "name": "get_weather", "description": "Current weather of a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
 
 
 @pytest.fixture(scope="module")

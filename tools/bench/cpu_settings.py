@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from config.models import DEFAULT_LOCAL_MODEL
+from serving.local.serve import LOCAL_MODELS
 from tools.bench import serving_path
 from tools.bench.overhead import _wait_ready, vllm_server_command, vllm_server_env
 
@@ -47,7 +49,7 @@ def _command(base: list[str], changes: dict[str, str | None]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.bench.cpu_settings", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="smollm2-135m-instruct", choices=("tiny-llama3", "smollm2-135m-instruct"))
+    parser.add_argument("--model", default=DEFAULT_LOCAL_MODEL.served_name, choices=sorted(LOCAL_MODELS))
     parser.add_argument("--input-len", type=int, default=128)
     parser.add_argument("--output-len", type=int, default=64)
     parser.add_argument("--concurrency", type=int, default=16)
@@ -75,12 +77,7 @@ def main(argv: list[str] | None = None) -> None:
                 serving_path.bench_once(model, known.served_name, opts, opts.concurrency)  # warm-up, discarded
                 result = serving_path.bench_once(model, known.served_name, opts, opts.prompts)
             finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                serving_path._stop(proc)
             rows.append((name, startup, result))
             print(f"{name:34s} startup {startup:6.1f} s  {result['output_tokens_per_s']:7.1f} output tok/s  "
                   f"TTFT p50 {result['ttft_p50_ms']:8.1f} ms  failed {result['failed']}", flush=True)

@@ -25,6 +25,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from config.models import TINY_LOCAL_MODEL
+from serving.local.serve import LOCAL_MODELS
 from tools.bench.overhead import _wait_ready, vllm_server_command, vllm_server_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -101,7 +103,7 @@ def run(opts: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.bench.serving_path", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="tiny-llama3", choices=("tiny-llama3", "smollm2-135m-instruct"),
+    parser.add_argument("--model", default=TINY_LOCAL_MODEL.served_name, choices=sorted(LOCAL_MODELS),
                         help="local model (config/models.py); the tiny one isolates the serving path's overhead")
     parser.add_argument("--starts", type=int, default=3)
     parser.add_argument("--input-len", type=int, default=512)
