@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Any, Mapping
 
 from config import project
+from config.exposure import ExposureError, WebUiOidc, check_dns, check_webui_oidc
 from config.ingress import DEFAULT_WAF_REQUESTS_PER_5MIN, ssm_certificate_reference, WAF_RATE_LIMIT_MAX, WAF_RATE_LIMIT_MIN
 from config.models import DEFAULT_CLUSTER_MODEL, KnownModel, UnknownModelError, known_model
 from config.presets import DEFAULT_PRESET, AcceleratorPreset, PresetError, resolve_preset
@@ -109,6 +110,13 @@ class EnvironmentConfig:
     # Internet-facing: an explicit opt-in, which always adds an AWS WAF web ACL with a per-IP rate-based rule.
     alb_internet_facing: bool = False
     alb_waf_requests_per_5min: int = DEFAULT_WAF_REQUESTS_PER_5MIN
+    # Optional DNS: a Route 53 hosted zone of the environment's account (its id and name). external-dns
+    # writes alias records to the ALB into it for api_hostname and webui_oidc.hostname, and no other zone.
+    dns_hosted_zone_id: str | None = None
+    dns_zone_name: str | None = None
+    api_hostname: str | None = None
+    # Open WebUI on the ALB behind OIDC (config/exposure.py WebUiOidc). None: port-forward only.
+    webui_oidc: WebUiOidc | None = None
 
     # Resolved once per config object (cached_property writes the instance's __dict__, which a frozen
     # dataclass allows; dataclasses.replace makes a new object, so a changed field is never stale).
@@ -147,6 +155,16 @@ class EnvironmentConfig:
         if self.alb_internet_facing and not self.alb_allowed_cidrs:
             return ("0.0.0.0/0",)
         return (self.vpc_cidr, *self.alb_allowed_cidrs)
+
+    @property
+    def alb_hostnames(self) -> tuple[str, ...]:
+        """The DNS names the ALB answers on by name: api_hostname and Open WebUI's host, if set."""
+        return tuple(h for h in (self.api_hostname, self.webui_oidc.hostname if self.webui_oidc else None) if h)
+
+    @property
+    def webui_url(self) -> str | None:
+        """Open WebUI's address behind the ALB (OIDC), or None: port-forward only."""
+        return self.webui_oidc.base_url if self.webui_oidc else None
 
     @property
     def stack_prefix(self) -> str:
@@ -293,7 +311,26 @@ def validate(cfg: EnvironmentConfig) -> EnvironmentConfig:
     if cfg.alarm_email is not None and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", cfg.alarm_email):
         raise ConfigError(f"alarm_email: {cfg.alarm_email!r} is not an e-mail address; use name@example.com or None")
     _validate_alb(cfg, vpc)
+    _validate_exposure(cfg)
     return cfg
+
+
+def _validate_exposure(cfg: EnvironmentConfig) -> None:
+    """DNS names and Open WebUI's OIDC, both of which ride on the ALB."""
+    if not cfg.alb_enabled and (cfg.webui_oidc or cfg.api_hostname or cfg.dns_hosted_zone_id):
+        field = "webui_oidc" if cfg.webui_oidc else "api_hostname" if cfg.api_hostname else "dns_hosted_zone_id"
+        raise ConfigError(f"{field}: needs alb_enabled=True (the names and the OIDC login are the ALB's)")
+    try:
+        check_dns(cfg.dns_hosted_zone_id, cfg.dns_zone_name, cfg.api_hostname)
+        if cfg.webui_oidc is not None:
+            if not isinstance(cfg.webui_oidc, WebUiOidc):
+                raise ExposureError(f"webui_oidc: {cfg.webui_oidc!r} must be a config.exposure.WebUiOidc(...) or None")
+            check_webui_oidc(cfg.webui_oidc, cfg.dns_zone_name, cfg.api_hostname)
+        if cfg.dns_hosted_zone_id and not cfg.alb_hostnames:
+            raise ExposureError("dns_hosted_zone_id: no name to write into it; set api_hostname and/or "
+                                "webui_oidc.hostname, or leave the zone unset")
+    except ExposureError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 _ACM_ARN = re.compile(r"^arn:aws(-[a-z]+)*:acm:(?P<region>[a-z]{2}(-[a-z]+)+-\d):\d{12}:certificate/[0-9a-f-]{36}$")

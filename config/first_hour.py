@@ -37,22 +37,28 @@ class Step:
 
 
 def first_hour_steps(*, env_name: str, region: str, cluster_name: str, dashboard_name: str, model_store_bucket: str,
-                     model_id: str, model_revision: str, ready_timeout: str, alb: bool = False) -> list[Step]:
+                     model_id: str, model_revision: str, ready_timeout: str, alb: bool = False,
+                     api_hostname: str | None = None, webui_url: str | None = None) -> list[Step]:
     """The commands, in the order an operator runs them. Arguments may be CDK tokens (stack outputs).
     ready_timeout: the cold-start deadline KubeRay and the pipeline use (ColdStartBudget.initializing_timeout).
-    alb: the environment puts the API behind the ALB (issue 13): add the steps that read its address."""
+    alb: the environment puts the API behind the ALB (issue 13): add the steps that read its address.
+    api_hostname: its DNS name, when external-dns writes it; webui_url: Open WebUI behind OIDC, if configured."""
     ns = VLLM_NAMESPACE
     base_url = LOCAL_SERVE_URL
+    dns_note = (f"external-dns points {api_hostname} at it" if api_hostname else
+                "point the DNS name of your certificate at it with a CNAME or Route 53 alias, docs/connecting.md")
     alb_steps = [
         # The ALB's DNS name is known only once the controller made it: read it from the Ingress status.
-        Step("ApiUrl", "The API's ALB address (HTTPS; point the DNS name of your certificate at it with a "
-                       "CNAME or Route 53 alias, docs/connecting.md)",
+        Step("ApiUrl", f"The API's ALB address (HTTPS; {dns_note})",
              f"kubectl -n {ns} get ingress {API_INGRESS_NAME} "
              "-o jsonpath='{.status.loadBalancer.ingress[0].hostname}'"),
         Step("RunClientAlb", "Run the example client through the ALB (from the VPC or an allowed CIDR; "
                              "--ca-bundle only for a private CA)",
-             "OPENAI_BASE_URL=https://<your DNS name>/v1 .venv/bin/python -m tools.client"),
+             f"OPENAI_BASE_URL=https://{api_hostname or '<your DNS name>'}/v1 .venv/bin/python -m tools.client"),
     ] if alb else []
+    if alb and webui_url:
+        alb_steps.append(Step("OpenWebUiUrl", "Open WebUI behind the ALB: sign in with your IdP account (its "
+                                              "groups decide the role, docs/connecting.md)", webui_url))
     return [
         Step("UpdateKubeconfig", "Point kubectl at the cluster",
              f"aws eks update-kubeconfig --region {region} --name {cluster_name}"),
@@ -107,4 +113,6 @@ def steps_for(cfg: EnvironmentConfig) -> list[Step]:
                             dashboard_name=dashboard_name_for(cfg),
                             model_store_bucket=model_store_bucket_for(cfg),
                             ready_timeout=cfg.worker_shape.cold_start.initializing_timeout,
-                            model_id=cfg.model_id, model_revision=cfg.model_revision, alb=cfg.alb_enabled)
+                            model_id=cfg.model_id, model_revision=cfg.model_revision, alb=cfg.alb_enabled,
+                            api_hostname=cfg.api_hostname,
+                            webui_url=cfg.webui_url)

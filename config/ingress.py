@@ -17,6 +17,7 @@ HTTP_PORT = 80  # listens only to redirect to HTTPS (ssl-redirect)
 # vLLM's /health: the one path the serving app answers without an API key (serving/middleware.py OPEN_PATHS),
 # 200 only while the engine is alive, so the ALB takes a dead replica out of rotation.
 SERVE_HEALTH_PATH = "/health"
+WEBUI_HEALTH_PATH = "/health"  # Open WebUI's own, unauthenticated (the chart's probes use it too)
 HEALTHCHECK_INTERVAL_S = 15
 HEALTHCHECK_TIMEOUT_S = 5
 

@@ -17,10 +17,18 @@ NEURON_NAMESPACE = "kube-system"
 # NetworkPolicies admit the ALB by the VPC's primary CIDR (k8s_charts/network_policies.py), and this
 # namespace only for the controller's own webhook.
 AWS_LOAD_BALANCER_CONTROLLER_NAMESPACE = "kube-system"
+# Its service account: the Pod Identity association's, and the subject of the Role that lets it read
+# Open WebUI's OIDC client Secret (k8s_charts/webui_chart.py).
+AWS_LOAD_BALANCER_CONTROLLER_SERVICE_ACCOUNT = "aws-load-balancer-controller"
 # The IngressClass (and its IngressClassParams) the inference charts define and their Ingresses name.
 ALB_INGRESS_CLASS = "alb-inference"
 # The serve Service's Ingress (namespace vllm); its status carries the ALB's DNS name once the controller made it.
 API_INGRESS_NAME = "openai-api"
+# Open WebUI's Ingress (namespace openai-webui, only with webui_oidc): joins the API's ALB (one IngressGroup).
+WEBUI_INGRESS_NAME = "open-webui"
+ALB_INGRESS_GROUP = f"{PROJECT_SLUG}-inference"
+# external-dns (platform_constructs/addons/external_dns.py), only with a DNS zone configured.
+EXTERNAL_DNS_NAMESPACE = "external-dns"
 # Created by the amazon-cloudwatch-observability add-on; the serving metrics agent runs there too, and
 # it is the one namespace the serving NetworkPolicy lets scrape the Ray pods' metrics port.
 CLOUDWATCH_NAMESPACE = "amazon-cloudwatch"

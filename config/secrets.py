@@ -39,6 +39,9 @@ WEBUI_ADMIN_SECRET = "open-webui-admin"
 WEBUI_ADMIN_PASSWORD_KEY = "WEBUI_ADMIN_PASSWORD"
 WEBUI_SECRET = "open-webui-secret-key"  # signs Open WebUI sessions; stable across restarts/replicas
 WEBUI_SECRET_KEY = "WEBUI_SECRET_KEY"
+# The IdP client of Open WebUI's OIDC login (config/exposure.py), only with webui_oidc configured: read by
+# the AWS Load Balancer Controller (authenticate-oidc) and by Open WebUI, keys config.exposure K8S_CLIENT_*.
+WEBUI_OIDC_SECRET = "open-webui-oidc-client"
 
 # Ray's own token auth (KubeRay `authOptions`, mode token): every Ray process and every caller of the
 # dashboard, GCS and client ports needs this token. Generated in Secrets Manager (ray_auth_secret_name),

@@ -50,6 +50,13 @@ AWS_LOAD_BALANCER_CONTROLLER_CHART_REPO = "https://aws.github.io/eks-charts"
 AWS_LOAD_BALANCER_CONTROLLER_CHART_VERSION = "3.5.0"
 AWS_LOAD_BALANCER_CONTROLLER_IMAGE_REPOSITORY = "public.ecr.aws/eks/aws-load-balancer-controller"
 AWS_LOAD_BALANCER_CONTROLLER_VERSION = "v3.5.0"
+# external-dns (only with a DNS zone configured): chart external-dns 1.21.1 ships app 0.21.0
+# (kubernetes-sigs/external-dns charts/external-dns/Chart.yaml at tag external-dns-helm-chart-1.21.1);
+# the image is the chart's default repository at that tag. Bump chart and image together.
+EXTERNAL_DNS_CHART_REPO = "https://kubernetes-sigs.github.io/external-dns/"
+EXTERNAL_DNS_CHART_VERSION = "1.21.1"
+EXTERNAL_DNS_IMAGE_REPOSITORY = "registry.k8s.io/external-dns/external-dns"
+EXTERNAL_DNS_VERSION = "v0.21.0"
 
 # --- Nodes -----------------------------------------------------------------------------------------
 # Pinned AL2023 AMI alias for Karpenter's EC2NodeClass. Never "@latest": an unpinned AMI update once

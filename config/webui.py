@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from config.exposure import OIDC_SCOPES, WEBUI_CALLBACK_PATH, WebUiOidc
 from config.project import PROJECT_SLUG
 
 # The admin account Open WebUI creates at its first start (no users yet) from WEBUI_ADMIN_EMAIL,
@@ -92,3 +93,36 @@ COMMON_ENV = {
     "SCARF_NO_ANALYTICS": "true",
     "ENABLE_VERSION_UPDATE_CHECK": "false",
 }
+
+
+def oidc_env(oidc: WebUiOidc) -> dict[str, str]:
+    """Open WebUI's own OIDC login (config/exposure.py says why both the ALB and Open WebUI authenticate):
+    accounts come from the IdP at their first sign-in and their role from its groups at every sign-in.
+    The caller adds OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET (secrets, its own way).
+     ENABLE_OAUTH_SIGNUP: an IdP user gets an account at first sign-in (ENABLE_SIGNUP stays false: no
+      self-service password accounts).
+     ENABLE_OAUTH_ROLE_MANAGEMENT + OAUTH_ROLES_CLAIM/ALLOWED/ADMIN: the role follows the IdP's groups at
+      every sign-in; a user in neither list is refused (0.12.4 utils/oauth.py get_user_role raises 403).
+     ENABLE_PASSWORD_AUTH=false + ENABLE_LOGIN_FORM=false: no password sign-in at all (routers/auths.py
+      signin answers 403), so the bootstrap admin's password cannot be tried through the ALB; that admin
+      still exists, which keeps the first IdP user from being made admin as the only account.
+     OAUTH_AUTO_REDIRECT: the login page goes straight to the IdP, whose session the ALB just opened.
+     OAUTH_MERGE_ACCOUNTS_BY_EMAIL=false (its default, pinned): an IdP account never takes over an
+      existing account by e-mail address."""
+    return {
+        "WEBUI_URL": oidc.base_url,
+        "ENABLE_OAUTH": "true",
+        "ENABLE_OAUTH_SIGNUP": "true",
+        "OAUTH_PROVIDER_NAME": oidc.provider_name,
+        "OPENID_PROVIDER_URL": oidc.discovery_url,
+        "OPENID_REDIRECT_URI": oidc.base_url + WEBUI_CALLBACK_PATH,
+        "OAUTH_SCOPES": OIDC_SCOPES,
+        "ENABLE_OAUTH_ROLE_MANAGEMENT": "true",
+        "OAUTH_ROLES_CLAIM": oidc.groups_claim,
+        "OAUTH_ALLOWED_ROLES": ",".join(oidc.user_groups),
+        "OAUTH_ADMIN_ROLES": ",".join(oidc.admin_groups),
+        "OAUTH_AUTO_REDIRECT": "true",
+        "OAUTH_MERGE_ACCOUNTS_BY_EMAIL": "false",
+        "ENABLE_PASSWORD_AUTH": "false",
+        "ENABLE_LOGIN_FORM": "false",
+    }

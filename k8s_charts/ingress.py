@@ -1,10 +1,11 @@
-"""The API behind an ALB (issue 13): IngressClassParams + IngressClass + the serve Service's Ingress.
+"""The API behind an ALB (issue 13): IngressClassParams + IngressClass + the serve Service's Ingress, and
+Open WebUI's Ingress on the same ALB when OIDC is configured (config/exposure.py).
 
 The AWS Load Balancer Controller (platform_constructs/addons/aws_load_balancer_controller.py) makes one
 ALB from them. Everything that decides who can reach it -- scheme, TLS policy, certificate, source
 CIDRs, WAF -- is in the cluster-scoped IngressClassParams, which the controller applies over any Ingress
-annotation, and whose namespaceSelector admits Ingresses of the `vllm` namespace only: an Ingress
-cannot make the ALB public or weaken its TLS. The Ingress carries only routing and health checks.
+annotation, and whose namespaceSelector admits Ingresses of the `vllm` namespace (and `openai-webui`
+with OIDC) only: an Ingress cannot make the ALB public or weaken its TLS. The Ingress carries only routing and health checks.
 HTTPS only: port 80 answers with a redirect to 443 (sslRedirectPort). Target type ip: the ALB sends
 to the serve pods' IPs directly (the NetworkPolicy admits it by the VPC's primary CIDR). Deletion
 protection stays off so `cdk destroy` (the controller deletes the ALB when the Ingress goes) stays
@@ -24,9 +25,11 @@ from constructs import Construct
 
 from config import names
 from config.environments import EnvironmentConfig
+from config.exposure import OIDC_SCOPES, WebUiOidc
+from config.secrets import WEBUI_OIDC_SECRET
 from config.ingress import (
     ALB_TLS_POLICY, HEALTHCHECK_INTERVAL_S, HEALTHCHECK_TIMEOUT_S, HTTP_PORT, HTTPS_PORT, SERVE_HEALTH_PATH,
-    alb_idle_timeout_s,
+    WEBUI_HEALTH_PATH, alb_idle_timeout_s,
 )
 from config.project import PROJECT_SLUG, PROJECT_TAG
 from k8s_charts.objects import custom_resource
@@ -49,9 +52,17 @@ def load_balancer_attributes(cfg: EnvironmentConfig) -> list[dict[str, str]]:
     ]
 
 
+def admitted_namespaces(cfg: EnvironmentConfig) -> list[str]:
+    """The namespaces whose Ingresses may use the class: the API's, and Open WebUI's only with OIDC."""
+    return [names.VLLM_NAMESPACE] + ([names.WEBUI_NAMESPACE] if cfg.webui_oidc else [])
+
+
 def ingress_class_params(cfg: EnvironmentConfig, waf_acl_arn: str | None) -> dict:
     spec = {
-        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": names.VLLM_NAMESPACE}},
+        "namespaceSelector": {"matchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "In", "values": admitted_namespaces(cfg)}]},
+        # Every Ingress of the class joins one IngressGroup: one ALB for the API and Open WebUI.
+        "group": {"name": names.ALB_INGRESS_GROUP},
         "scheme": scheme(cfg),
         "ipAddressType": "ipv4",
         "certificateArn": [cfg.alb_certificate],
@@ -80,29 +91,68 @@ def ingress_class() -> dict:
     }
 
 
-def api_ingress() -> dict:
-    """The serve Service (created by KubeRay, so not a cdk8s-plus object here) behind the ALB."""
-    annotations = {
+# Rule order inside the IngressGroup (lower first): Open WebUI's host rule before the API's rule, which
+# without api_hostname matches every host.
+WEBUI_GROUP_ORDER, API_GROUP_ORDER = 10, 100
+
+
+def _target_annotations(health_path: str, group_order: int) -> dict[str, str]:
+    return {
+        "group.order": str(group_order),
         "listen-ports": json.dumps([{"HTTP": HTTP_PORT}, {"HTTPS": HTTPS_PORT}]),
         "backend-protocol": "HTTP",
-        "healthcheck-path": SERVE_HEALTH_PATH,
+        "healthcheck-path": health_path,
         "healthcheck-port": "traffic-port",
         "healthcheck-interval-seconds": str(HEALTHCHECK_INTERVAL_S),
         "healthcheck-timeout-seconds": str(HEALTHCHECK_TIMEOUT_S),
         "success-codes": "200",
     }
+
+
+def _ingress(name: str, namespace: str, annotations: dict[str, str], host: str | None, service: str,
+             port: int) -> dict:
+    rule: dict = {"http": {"paths": [{
+        "path": "/", "pathType": "Prefix",
+        "backend": {"service": {"name": service, "port": {"number": port}}},
+    }]}}
+    if host:
+        rule = {"host": host, **rule}  # external-dns takes the record's name from here
     return {
         "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-        "metadata": {"name": names.API_INGRESS_NAME, "namespace": names.VLLM_NAMESPACE,
+        "metadata": {"name": name, "namespace": namespace,
                      "annotations": {ANNOTATION_PREFIX + k: v for k, v in annotations.items()}},
-        "spec": {
-            "ingressClassName": names.ALB_INGRESS_CLASS,
-            "rules": [{"http": {"paths": [{
-                "path": "/", "pathType": "Prefix",
-                "backend": {"service": {"name": names.SERVE_SERVICE_NAME, "port": {"number": names.SERVE_PORT}}},
-            }]}}],
-        },
+        "spec": {"ingressClassName": names.ALB_INGRESS_CLASS, "rules": [rule]},
     }
+
+
+def api_ingress(cfg: EnvironmentConfig) -> dict:
+    """The serve Service (created by KubeRay, so not a cdk8s-plus object here) behind the ALB; on
+    api_hostname only when one is configured (else on any host, e.g. the ALB's own DNS name)."""
+    return _ingress(names.API_INGRESS_NAME, names.VLLM_NAMESPACE, _target_annotations(SERVE_HEALTH_PATH, API_GROUP_ORDER),
+                    cfg.api_hostname, names.SERVE_SERVICE_NAME, names.SERVE_PORT)
+
+
+def oidc_annotations(oidc: WebUiOidc) -> dict[str, str]:
+    """The ALB authenticates every request to Open WebUI's host with the IdP (listener rule action
+    authenticate-oidc) before it forwards; the client's id and secret come from WEBUI_OIDC_SECRET."""
+    return {
+        "auth-type": "oidc",
+        "auth-idp-oidc": json.dumps({
+            "issuer": oidc.issuer, "authorizationEndpoint": oidc.authorization_endpoint,
+            "tokenEndpoint": oidc.token_endpoint, "userInfoEndpoint": oidc.user_info_endpoint,
+            "secretName": WEBUI_OIDC_SECRET,
+        }),
+        "auth-on-unauthenticated-request": "authenticate",
+        "auth-scope": OIDC_SCOPES,
+        "auth-session-timeout": str(oidc.session_timeout_s),
+    }
+
+
+def webui_ingress(oidc: WebUiOidc) -> dict:
+    """Open WebUI's Service on its own host of the API's ALB, behind the IdP."""
+    return _ingress(names.WEBUI_INGRESS_NAME, names.WEBUI_NAMESPACE,
+                    {**_target_annotations(WEBUI_HEALTH_PATH, WEBUI_GROUP_ORDER), **oidc_annotations(oidc)},
+                    oidc.hostname, names.WEBUI_SERVICE_NAME, names.WEBUI_SERVICE_PORT)
 
 
 def add_alb_objects(scope: Construct, cfg: EnvironmentConfig, waf_acl_arn: str | None) -> None:
@@ -111,4 +161,4 @@ def add_alb_objects(scope: Construct, cfg: EnvironmentConfig, waf_acl_arn: str |
                          ("alb-ingress-class", ingress_class())):
         # Cluster-scoped: drop the chart's default namespace.
         custom_resource(scope, id, manifest).add_json_patch(cdk8s.JsonPatch.remove("/metadata/namespace"))
-    custom_resource(scope, "openai-api-ingress", api_ingress())
+    custom_resource(scope, "openai-api-ingress", api_ingress(cfg))

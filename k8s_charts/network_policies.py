@@ -19,6 +19,8 @@ on too. Egress stays open: the workers download the model from the Hugging Face 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cdk8s
 import cdk8s_plus_27 as kplus
 from constructs import Construct
@@ -104,26 +106,42 @@ def ray_network_policies(scope: Construct, ray_labels: dict[str, str], ingress_n
 
 
 def webui_network_policies(scope: Construct, webui_labels: dict[str, str], ingress_namespace: str | None,
-                           ray_labels: dict[str, str]) -> None:
-    """Ingress: only the ingress controller (if any) to 8080. Egress: only the Ray workers (`ray_labels`,
-    in `vllm`) on the serve port, and DNS."""
+                           ray_labels: dict[str, str], oidc_alb: OidcAlbPeers | None = None) -> None:
+    """Ingress: only the ingress controller (if any) and, with OIDC, the ALB to 8080. Egress: only the Ray
+    workers (`ray_labels`, in `vllm`) on the serve port, DNS and, with OIDC, the IdP on 443."""
     _deny_all(scope)
-    _webui_egress(scope, ray_labels)
+    _webui_egress(scope, ray_labels, oidc_alb)
+    peers = []
     if ingress_namespace:
+        peers.append(_from_namespace(scope, "ingress-pods", ingress_namespace))
+    if oidc_alb:
+        # The ALB's ENIs, by the VPC's primary CIDR (see ray_network_policies).
+        peers.append(kplus.NetworkPolicyIpBlock.ipv4(scope, "alb-subnets", oidc_alb.alb_cidr))
+    if peers:
         kplus.NetworkPolicy(
             scope, "webui-from-ingress", metadata=_name("webui-from-ingress"),
             selector=kplus.Pods.select(scope, "webui-pods", labels=webui_labels),
             ingress=kplus.NetworkPolicyTraffic(
                 default=kplus.NetworkPolicyTrafficDefault.DENY,
-                rules=[kplus.NetworkPolicyRule(
-                    peer=_from_namespace(scope, "ingress-pods", ingress_namespace),
-                    ports=[kplus.NetworkPolicyPort.tcp(names.WEBUI_PORT)],
-                )],
+                rules=[kplus.NetworkPolicyRule(peer=peer, ports=[kplus.NetworkPolicyPort.tcp(names.WEBUI_PORT)])
+                       for peer in peers],
             ),
         )
 
 
-def _webui_egress(scope: Construct, ray_labels: dict[str, str]) -> None:
+@dataclass(frozen=True)
+class OidcAlbPeers:
+    """Open WebUI's peers when it is published behind OIDC: the ALB's CIDR, and the ranges that are not
+    the IdP (the cluster's own, IMDS) which its HTTPS egress must still not reach."""
+    alb_cidr: str
+    not_idp_cidrs: tuple[str, ...]
+
+
+# The node's instance metadata service and other link-local addresses: never an IdP.
+LINK_LOCAL_CIDR = "169.254.0.0/16"
+
+
+def _webui_egress(scope: Construct, ray_labels: dict[str, str], oidc_alb: OidcAlbPeers | None) -> None:
     """Every pod of the namespace may open connections only to the serve port and to cluster DNS:
     Open WebUI needs nothing else (OFFLINE_MODE, embeddings bypassed, config/webui.py), and a
     compromised or admin-abused instance (admins run Python) cannot reach Ray's ports, the node's IMDS,
@@ -139,6 +157,11 @@ def _webui_egress(scope: Construct, ray_labels: dict[str, str]) -> None:
     # add-on keeps the upstream kube-dns label); UDP for queries, TCP for truncated answers.
     dns = _from_namespace(scope, "cluster-dns", "kube-system", {"k8s-app": "kube-dns"})
     rules.append(kplus.NetworkPolicyRule(peer=dns, ports=[kplus.NetworkPolicyPort.udp(53), kplus.NetworkPolicyPort.tcp(53)]))
+    if oidc_alb:
+        # Open WebUI's OIDC client calls the IdP (discovery, token, userinfo, JWKS): HTTPS to the internet,
+        # whose addresses are not fixed -- but not to the cluster's own ranges or the node's IMDS.
+        idp = kplus.NetworkPolicyIpBlock.ipv4(scope, "oidc-idp", "0.0.0.0/0", except_=list(oidc_alb.not_idp_cidrs))
+        rules.append(kplus.NetworkPolicyRule(peer=idp, ports=[kplus.NetworkPolicyPort.tcp(443)]))
     kplus.NetworkPolicy(
         scope, "webui-egress", metadata=_name("webui-egress"),
         selector=kplus.Pods.all(scope, "all-webui-namespace-pods"),

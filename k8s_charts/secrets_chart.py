@@ -7,6 +7,8 @@ What reads which (config/secrets.py names them all):
   the smoke test's key, the one key each of them sends.
 - vllm / RAY_AUTH_SECRET: the Ray token, under the data key KubeRay 1.7 requires (RAY_AUTH_TOKEN_KEY).
 - openai-webui / WEBUI_SECRET and WEBUI_ADMIN_SECRET: session signing key and the first admin's password.
+- openai-webui / WEBUI_OIDC_SECRET (only with webui_oidc): the IdP client's id and secret, for the ALB's
+  authenticate-oidc and Open WebUI's own OIDC login.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from __future__ import annotations
 from constructs import Construct
 
 from config import names
+from config.exposure import CLIENT_ID_FIELD, CLIENT_SECRET_FIELD, K8S_CLIENT_ID_KEY, K8S_CLIENT_SECRET_KEY
 from config.secrets import (
     API_KEY_SECRET, API_KEY_SECRET_KEY, API_KEYS_SECRET, HF_TOKEN_KEY, HF_TOKEN_SECRET, KEY_CURRENT,
     RAY_AUTH_SECRET, RAY_AUTH_TOKEN_KEY, SMOKE_TEST_KEY_NAME, WEBUI_ADMIN_PASSWORD_KEY, WEBUI_ADMIN_SECRET,
-    WEBUI_KEY_NAME, WEBUI_SECRET, WEBUI_SECRET_KEY,
+    WEBUI_KEY_NAME, WEBUI_OIDC_SECRET, WEBUI_SECRET, WEBUI_SECRET_KEY,
 )
 from k8s_charts.external_secrets import SecretEntry, SecretSync, cluster_secret_store, external_secret
 from k8s_charts.inputs import ChartInputs
@@ -38,6 +41,11 @@ def secret_syncs(inputs: ChartInputs) -> list[SecretSync]:
     ]
     if inputs.hf_token_secret:
         syncs.append(SecretSync.single(names.VLLM_NAMESPACE, HF_TOKEN_SECRET, HF_TOKEN_KEY, inputs.hf_token_secret))
+    if oidc := inputs.cfg.webui_oidc:
+        # The IdP client's JSON secret, as the keys the controller's authenticate-oidc reads.
+        syncs.append(SecretSync(names.WEBUI_NAMESPACE, WEBUI_OIDC_SECRET, (
+            SecretEntry(K8S_CLIENT_ID_KEY, oidc.client_secret_name, CLIENT_ID_FIELD),
+            SecretEntry(K8S_CLIENT_SECRET_KEY, oidc.client_secret_name, CLIENT_SECRET_FIELD))))
     return syncs
 
 

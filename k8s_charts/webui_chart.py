@@ -2,7 +2,8 @@
 
 Signup off and the admin bootstrapped from a Secret at the first start (config/webui.py says why), every
 setting from the environment at every start, Pod Security `restricted`, egress only to the serve port
-and DNS (network_policies.py)."""
+and DNS (network_policies.py). With webui_oidc (config/exposure.py): its Ingress on the API's ALB behind
+the IdP, Open WebUI's own OIDC login with roles from the IdP's groups, and egress to the IdP on 443."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ import cdk8s_plus_27 as kplus
 from constructs import Construct
 
 from config import names
+from config.exposure import K8S_CLIENT_ID_KEY, K8S_CLIENT_SECRET_KEY, WebUiOidc
 from config.secrets import (API_KEY_SECRET, API_KEY_SECRET_KEY, WEBUI_ADMIN_PASSWORD_KEY, WEBUI_ADMIN_SECRET,
-                            WEBUI_SECRET, WEBUI_SECRET_KEY)
+                            WEBUI_OIDC_SECRET, WEBUI_SECRET, WEBUI_SECRET_KEY)
 from config.versions import OPEN_WEBUI_IMAGE
 from config.kubernetes import RESTRICTED, RUNTIME_DEFAULT_SECCOMP, app_labels, pod_security_labels
-from config.webui import ADMIN_PASSWORD_MAX_BYTES, COMMON_ENV, admin_identity_env
+from config.webui import ADMIN_PASSWORD_MAX_BYTES, COMMON_ENV, admin_identity_env, oidc_env
 from k8s_charts.inputs import ChartInputs, check_image
-from k8s_charts.network_policies import WEBUI_POD_LABELS, webui_network_policies
-from k8s_charts.objects import PlatformChart, namespace
+from k8s_charts.ingress import webui_ingress
+from k8s_charts.network_policies import LINK_LOCAL_CIDR, WEBUI_POD_LABELS, OidcAlbPeers, webui_network_policies
+from k8s_charts.objects import PlatformChart, custom_resource, namespace
 
 DATA_DIR = "/app/backend/data"
 DATA_SIZE = cdk8s.Size.gibibytes(10)
@@ -95,6 +98,12 @@ class WebUiChart(PlatformChart):
             "DATA_DIR": kplus.EnvValue.from_value(DATA_DIR),
             "HOME": kplus.EnvValue.from_value("/tmp"),
         })
+        oidc = inputs.cfg.webui_oidc
+        if oidc:
+            env.update({k: kplus.EnvValue.from_value(v) for k, v in oidc_env(oidc).items()})
+            client = kplus.Secret.from_secret_name(self, "oidc-client", WEBUI_OIDC_SECRET)
+            env.update({name: kplus.EnvValue.from_secret_value(kplus.SecretValue(secret=client, key=key))
+                        for name, key in (("OAUTH_CLIENT_ID", K8S_CLIENT_ID_KEY), ("OAUTH_CLIENT_SECRET", K8S_CLIENT_SECRET_KEY))})
         security_context = kplus.ContainerSecurityContextProps(
             ensure_non_root=True, user=RUN_AS_USER, group=FS_GROUP,
             read_only_root_filesystem=True, allow_privilege_escalation=False, privileged=False,
@@ -147,4 +156,26 @@ class WebUiChart(PlatformChart):
             ports=[kplus.ServicePort(port=names.WEBUI_SERVICE_PORT, target_port=names.WEBUI_PORT, name="http")],
         )
         # The Ray pods' labels from the same source as vllm_chart.py's (config.kubernetes.app_labels).
-        webui_network_policies(self, WEBUI_POD_LABELS, inputs.ingress_namespace, app_labels(names.RAYSERVICE_NAME))
+        cfg = inputs.cfg
+        oidc_alb = OidcAlbPeers(cfg.vpc_cidr, (cfg.vpc_cidr, cfg.secondary_cidr, LINK_LOCAL_CIDR)) if oidc else None
+        webui_network_policies(self, WEBUI_POD_LABELS, inputs.ingress_namespace, app_labels(names.RAYSERVICE_NAME),
+                               oidc_alb)
+        if oidc:
+            self._publish_behind_oidc(oidc)
+
+    def _publish_behind_oidc(self, oidc: WebUiOidc) -> None:
+        """Open WebUI's Ingress on the API's ALB, and the controller's right to read the one Secret its
+        authenticate-oidc action needs (the chart grants it no Secret cluster-wide: allowAllSecrets off)."""
+        custom_resource(self, "open-webui-ingress", webui_ingress(oidc))
+        role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                "metadata": {"name": "aws-load-balancer-controller-oidc-secret"},
+                "rules": [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": [WEBUI_OIDC_SECRET],
+                           "verbs": ["get", "list", "watch"]}]}
+        custom_resource(self, "alb-oidc-secret-reader", role)
+        custom_resource(self, "alb-oidc-secret-reader-binding", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": role["metadata"]["name"]},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]},
+            "subjects": [{"kind": "ServiceAccount", "name": names.AWS_LOAD_BALANCER_CONTROLLER_SERVICE_ACCOUNT,
+                          "namespace": names.AWS_LOAD_BALANCER_CONTROLLER_NAMESPACE}],
+        })

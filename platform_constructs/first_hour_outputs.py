@@ -22,12 +22,13 @@ class FirstHourOutputs(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, env_name: str, region: str, cluster_name: str,
                  dashboard_name: str, model_store_bucket: str, model_id: str, model_revision: str,
-                 ready_timeout: str, alb: bool = False) -> None:
+                 ready_timeout: str, alb: bool = False, api_hostname: str | None = None,
+                 webui_url: str | None = None) -> None:
         super().__init__(scope, construct_id)
         self.steps: list[Step] = first_hour_steps(
             env_name=env_name, region=region, cluster_name=cluster_name, dashboard_name=dashboard_name,
             model_store_bucket=model_store_bucket, model_id=model_id, model_revision=model_revision,
-            ready_timeout=ready_timeout, alb=alb,
+            ready_timeout=ready_timeout, alb=alb, api_hostname=api_hostname, webui_url=webui_url,
         )
         for number, step in enumerate(self.steps, start=1):
             # Output ids are stack-wide: set them on the stack so they read FirstHour<Step>, not a hash.

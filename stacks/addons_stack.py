@@ -1,5 +1,5 @@
-"""AddonsStack: in-cluster platform software -- Karpenter (with its NodePools), Neuron, KubeRay, and the
-AWS Load Balancer Controller.
+"""AddonsStack: in-cluster platform software -- Karpenter (with its NodePools), Neuron, KubeRay, the
+AWS Load Balancer Controller, and external-dns when a DNS zone is configured.
 
 Separate from ClusterStack so a chart upgrade never touches the control plane's stack. Each add-on's
 props are filled here from the environment's config; chart pins are the props' defaults.
@@ -14,6 +14,7 @@ from config.environments import EnvironmentConfig
 from platform_constructs.addons.aws_load_balancer_controller import (
     AwsLoadBalancerControllerAddOn, AwsLoadBalancerControllerProps,
 )
+from platform_constructs.addons.external_dns import ExternalDnsAddOn, ExternalDnsProps
 from platform_constructs.addons.karpenter import KarpenterAddOn, KarpenterProps
 from platform_constructs.addons.kuberay import KubeRayAddOn, KubeRayProps
 from platform_constructs.addons.neuron import NeuronAddOn, NeuronProps
@@ -38,6 +39,11 @@ class AddonsStack(Stack):
         self.load_balancer_controller = AwsLoadBalancerControllerAddOn(
             self, "AwsLoadBalancerController", cluster=cluster.cluster, vpc=cluster.cluster.vpc,
             props=AwsLoadBalancerControllerProps(cluster_name=cfg.cluster_name, region=cfg.region, node_selector=core))
+        self.external_dns = None
+        if cfg.dns_hosted_zone_id:
+            self.external_dns = ExternalDnsAddOn(self, "ExternalDns", cluster=cluster.cluster, props=ExternalDnsProps(
+                hosted_zone_id=cfg.dns_hosted_zone_id, zone_name=cfg.dns_zone_name, hostnames=cfg.alb_hostnames,
+                owner_id=cfg.cluster_name, region=cfg.region, node_selector=core))
         self.kuberay = KubeRayAddOn(self, "KubeRay", cluster=cluster.cluster, props=KubeRayProps(node_selector=core))
         # Destroy-time cleanup (issue 6): deleted -- i.e. run -- after the NodePools (Karpenter drains its
         # nodes) and before Karpenter, the cluster and the VPC.

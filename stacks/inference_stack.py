@@ -76,6 +76,11 @@ class InferenceStack(Stack):
             # Created by the operator (it holds a personal token); only read here.
             self.hf_token = sm.Secret.from_secret_name_v2(self, "HfToken", cfg.hf_token_secret_name)
             readable.append(self.hf_token)
+        self.webui_oidc_client = None
+        if cfg.webui_oidc:
+            # The IdP client's id and secret (config/exposure.py): created by the operator, only read here.
+            self.webui_oidc_client = sm.Secret.from_secret_name_v2(self, "WebUiOidcClient", cfg.webui_oidc.client_secret_name)
+            readable.append(self.webui_oidc_client)
 
         self.external_secrets = ExternalSecretsAddOn(self, "ExternalSecrets", cluster=cluster, props=ExternalSecretsProps(
             node_selector={NODE_ROLE_LABEL: CORE_NODE_ROLE}, readable_secrets=tuple(readable),

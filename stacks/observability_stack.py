@@ -48,6 +48,8 @@ class ObservabilityStack(Stack):
                          dashboard_name=self.dashboard.dashboard.dashboard_name,
                          model_store_bucket=bucket_name(cfg.cluster_name, self.account, self.region),
                          model_id=cfg.model_id, model_revision=cfg.model_revision,
-                         ready_timeout=cfg.worker_shape.cold_start.initializing_timeout, alb=cfg.alb_enabled)
+                         ready_timeout=cfg.worker_shape.cold_start.initializing_timeout, alb=cfg.alb_enabled,
+                         api_hostname=cfg.api_hostname,
+                         webui_url=cfg.webui_url)
         CfnOutput(self, "SmokeTestFunction", value=self.smoke.function.function_name,
                   description="aws lambda invoke --function-name <this> out.json  # re-runs the smoke test")

@@ -24,6 +24,17 @@ from tests.support.charts import synthesized  # noqa: E402,F401  (every environm
 
 
 @pytest.fixture(scope="session")
+def synth_dev_exposed(tmp_path_factory) -> Synthesized:
+    """dev with Open WebUI behind OIDC and DNS names (tests.support.charts OIDC_DNS), synthesized once."""
+    from config import environments
+    from tests.support.charts import OIDC_DNS
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(environments.ENVIRONMENTS, "dev", OIDC_DNS)
+        return synthesize({}, tmp_path_factory.mktemp("cdk-out-dev-exposed"))
+
+
+@pytest.fixture(scope="session")
 def synth_dev(tmp_path_factory) -> Synthesized:
     """The default app (`cdk synth` with no context: env=dev), synthesized once."""
     return synthesize({}, tmp_path_factory.mktemp("cdk-out-dev"))

@@ -19,7 +19,9 @@ from typing import Mapping
 from aws_cdk import Duration, aws_ec2 as ec2, aws_eks_v2 as eks, aws_iam as iam
 from constructs import Construct
 
-from config.names import AWS_LOAD_BALANCER_CONTROLLER_NAMESPACE, CORE_NODE_ROLE, NODE_ROLE_LABEL
+from config.names import (
+    AWS_LOAD_BALANCER_CONTROLLER_NAMESPACE, AWS_LOAD_BALANCER_CONTROLLER_SERVICE_ACCOUNT, CORE_NODE_ROLE, NODE_ROLE_LABEL,
+)
 from config.versions import (
     AWS_LOAD_BALANCER_CONTROLLER_CHART_REPO, AWS_LOAD_BALANCER_CONTROLLER_CHART_VERSION,
     AWS_LOAD_BALANCER_CONTROLLER_IMAGE_REPOSITORY, AWS_LOAD_BALANCER_CONTROLLER_VERSION,
@@ -43,7 +45,7 @@ class AwsLoadBalancerControllerProps(HelmAddOnProps):
     version: str = AWS_LOAD_BALANCER_CONTROLLER_CHART_VERSION
     namespace: str = AWS_LOAD_BALANCER_CONTROLLER_NAMESPACE
     release: str = "aws-load-balancer-controller"
-    service_account: str = "aws-load-balancer-controller"
+    service_account: str = AWS_LOAD_BALANCER_CONTROLLER_SERVICE_ACCOUNT
     image_repository: str = AWS_LOAD_BALANCER_CONTROLLER_IMAGE_REPOSITORY
     image_tag: str = AWS_LOAD_BALANCER_CONTROLLER_VERSION
     cluster_name: str
@@ -91,6 +93,9 @@ class AwsLoadBalancerControllerAddOn(Construct):
             "serviceAccount": {"create": True, "name": props.service_account},
             "nodeSelector": dict(props.node_selector),
             "createIngressClassResource": False,
+            # Secrets stay unreadable cluster-wide (the chart's default): the one Secret it needs, Open
+            # WebUI's OIDC client, is granted by a Role in that namespace (k8s_charts/webui_chart.py).
+            "clusterSecretsPermissions": {"allowAllSecrets": False},
             "ingressClassParams": {"create": False},
             "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
         })

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from k8s_charts import write_dist
+from k8s_charts import ChartInputs, write_dist
 from k8s_charts.checkov_input import write_checkov_input
+from tests.support.charts import OIDC_DNS
 from tests.support.checkov import run_checkov
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,10 +35,16 @@ def reports(tmp_path_factory) -> dict[str, dict]:
         scan = tmp_path_factory.mktemp(f"checkov-{env}")
         write_checkov_input(dist, scan)
         out[env] = run_checkov(scan, "kubernetes")
+    # dev with Open WebUI behind OIDC and DNS names: its Ingress, Role and policies are scanned too.
+    dist = tmp_path_factory.mktemp("dist-dev-oidc")
+    write_dist.write(dist, ChartInputs.for_environment(OIDC_DNS, write_dist.default_image(None, OIDC_DNS.region)))
+    scan = tmp_path_factory.mktemp("checkov-dev-oidc")
+    write_checkov_input(dist, scan)
+    out["dev-oidc"] = run_checkov(scan, "kubernetes")
     return out
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
+@pytest.mark.parametrize("env", ["dev", "prod", "dev-oidc"])
 def test_no_unlisted_findings(reports, env):
     report = reports[env]
     assert report["summary"]["parsing_errors"] == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-FIXTURES = ["synth_dev", "synth_prod"]
+FIXTURES = ["synth_dev", "synth_prod", "synth_dev_exposed"]
 
 
 @pytest.mark.parametrize("fixture", FIXTURES)

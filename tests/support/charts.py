@@ -9,6 +9,7 @@ import cdk8s
 import pytest
 
 from config.environments import all_environments, validate
+from config.exposure import WebUiOidc
 from config.presets import PRESETS
 from k8s_charts import ChartInputs, build_charts
 
@@ -33,6 +34,20 @@ def _variants():
 
 VARIANTS = _variants()
 
+# An IdP as config/exposure.py takes it (Cognito's endpoints: the issuer is the user pool, the three
+# endpoints its domain's), and a Route 53 zone: the OIDC + DNS variant every chart test also sees.
+OIDC = WebUiOidc(
+    hostname="chat.dev.example.com",
+    issuer="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEfGhI",
+    authorization_endpoint="https://llm-dev.auth.us-east-1.amazoncognito.com/oauth2/authorize",
+    token_endpoint="https://llm-dev.auth.us-east-1.amazoncognito.com/oauth2/token",
+    user_info_endpoint="https://llm-dev.auth.us-east-1.amazoncognito.com/oauth2/userInfo",
+    client_secret_name="llama3-inf2/dev/open-webui-oidc-client",
+    admin_groups=("llm-admins",), user_groups=("llm-users",), groups_claim="cognito:groups",
+)
+OIDC_DNS = validate(dataclasses.replace(VARIANTS["env-dev"], webui_oidc=OIDC, dns_hosted_zone_id="Z0123456789ABCDEFGHIJ",
+                                        dns_zone_name="dev.example.com", api_hostname="llm.dev.example.com"))
+
 
 @pytest.fixture(scope="session")
 def synthesized() -> dict[str, tuple[Any, dict[str, list[dict]]]]:
@@ -41,6 +56,7 @@ def synthesized() -> dict[str, tuple[Any, dict[str, list[dict]]]]:
     dev = VARIANTS["env-dev"]
     full = dataclasses.replace(dev, hf_token_secret_name="llama3/hf-token")
     out["dev-hf-ingress"] = (full, synth(full, ingress_namespace="ingress-nginx"))
+    out["dev-oidc-dns"] = (OIDC_DNS, synth(OIDC_DNS))
     return out
 
 

@@ -77,9 +77,10 @@ class LocalWebUI:
     data_dir: Path
     base_url: str  # the OpenAI-compatible endpoint it talks to
     api_key: str
-    port: int = 0
+    port: int = 0  # 0: a free port at start()
     proc: subprocess.Popen | None = None
     log: Path | None = None
+    extra_env: dict[str, str] | None = None  # more of Open WebUI's settings (run_local.py passes them on)
 
     @property
     def url(self) -> str:
@@ -103,11 +104,11 @@ class LocalWebUI:
         if not WEBUI_PYTHON.exists():
             raise RuntimeError("Open WebUI is not set up: run `make setup-webui`")
         from tests.support.ports import free_port
-        self.port = free_port(PORT_RANGE)
+        self.port = self.port or free_port(PORT_RANGE)
         self.log = self.data_dir.parent / f"{self.data_dir.name}-open-webui.log"
         cmd = [str(WEBUI_PYTHON), "-m", "tools.webui.run_local", "--port", str(self.port), "--base-url",
                self.base_url, "--data-dir", str(self.data_dir)]
-        env = {**os.environ, "OPENAI_API_KEY": self.api_key}
+        env = {**os.environ, "OPENAI_API_KEY": self.api_key, **(self.extra_env or {})}
         with open(self.log, "a") as out:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True)

@@ -117,3 +117,17 @@ def test_the_alb_address_is_read_from_the_ingress_status():
     assert steps["RunClientAlb"].startswith("OPENAI_BASE_URL=https://")
     without = {s.key for s in first_hour.steps_for(dataclasses.replace(cfg, alb_enabled=False))}
     assert "ApiUrl" not in without and "PortForwardServe" in without
+
+
+def test_named_endpoints_are_printed_when_configured():
+    """With DNS names and Open WebUI behind OIDC (issue 13), the steps name the real URLs."""
+    from config.environments import ENVIRONMENTS
+    from tests.support.charts import OIDC_DNS
+
+    steps = {s.key: s for s in first_hour.steps_for(OIDC_DNS)}
+    assert steps["RunClientAlb"].command.startswith(f"OPENAI_BASE_URL=https://{OIDC_DNS.api_hostname}/v1 ")
+    assert "external-dns points llm.dev.example.com at it" in steps["ApiUrl"].title
+    assert steps["OpenWebUiUrl"].command == "https://chat.dev.example.com"
+    plain = {s.key: s for s in first_hour.steps_for(load_config({"env": "dev"}))}
+    assert "<your DNS name>" in plain["RunClientAlb"].command and "OpenWebUiUrl" not in plain
+    assert ENVIRONMENTS["dev"].webui_oidc is None

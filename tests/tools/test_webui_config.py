@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from config.versions import OPEN_WEBUI_IMAGE, OPEN_WEBUI_VERSION
-from config.webui import ADMIN_EMAIL, COMMON_ENV
+from config.webui import ADMIN_EMAIL, COMMON_ENV, oidc_env
 from tools.webui.run_local import ADMIN_PASSWORD_FILE, LOCAL_MODE_BASE_URL, admin_password, main, webui_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,6 +121,7 @@ def test_every_setting_is_one_open_webui_reads():
     (config.py or env.py, with os.getenv), the admin bootstrap included (env.py WEBUI_ADMIN_*)."""
     assert WEBUI_CONFIG.is_file(), "Open WebUI is not set up: run `make setup-webui`"
     source = WEBUI_CONFIG.read_text() + WEBUI_ENV.read_text()
+    from tests.support.charts import OIDC
     for name in [*(set(COMMON_ENV) - LIBRARY_ENV), "WEBUI_ADMIN_EMAIL", "WEBUI_ADMIN_PASSWORD", "WEBUI_ADMIN_NAME",
-                 "OPENAI_API_KEYS", "OPENAI_API_BASE_URLS"]:
+                 "OPENAI_API_KEYS", "OPENAI_API_BASE_URLS", *oidc_env(OIDC), "OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET"]:
         assert re.search(rf"os\.(getenv|environ\.get)\(\s*['\"]{name}['\"]", source), name
