@@ -105,6 +105,18 @@ def ray_network_policies(scope: Construct, ray_labels: dict[str, str], ingress_n
              )])
 
 
+@dataclass(frozen=True)
+class OidcAlbPeers:
+    """Open WebUI's peers when it is published behind OIDC: the ALB's CIDR, and the ranges that are not
+    the IdP (the cluster's own, IMDS) which its HTTPS egress must still not reach."""
+    alb_cidr: str
+    not_idp_cidrs: tuple[str, ...]
+
+
+# The node's instance metadata service and other link-local addresses: never an IdP.
+LINK_LOCAL_CIDR = "169.254.0.0/16"
+
+
 def webui_network_policies(scope: Construct, webui_labels: dict[str, str], ingress_namespace: str | None,
                            ray_labels: dict[str, str], oidc_alb: OidcAlbPeers | None = None) -> None:
     """Ingress: only the ingress controller (if any) and, with OIDC, the ALB to 8080. Egress: only the Ray
@@ -127,18 +139,6 @@ def webui_network_policies(scope: Construct, webui_labels: dict[str, str], ingre
                        for peer in peers],
             ),
         )
-
-
-@dataclass(frozen=True)
-class OidcAlbPeers:
-    """Open WebUI's peers when it is published behind OIDC: the ALB's CIDR, and the ranges that are not
-    the IdP (the cluster's own, IMDS) which its HTTPS egress must still not reach."""
-    alb_cidr: str
-    not_idp_cidrs: tuple[str, ...]
-
-
-# The node's instance metadata service and other link-local addresses: never an IdP.
-LINK_LOCAL_CIDR = "169.254.0.0/16"
 
 
 def _webui_egress(scope: Construct, ray_labels: dict[str, str], oidc_alb: OidcAlbPeers | None) -> None:

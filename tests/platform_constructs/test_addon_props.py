@@ -114,7 +114,9 @@ def _pins() -> set[str]:
 
 
 def test_helm_add_on_defaults_are_the_pins_of_config_versions():
-    from platform_constructs.addons import aws_load_balancer_controller, external_secrets, karpenter, kuberay, neuron
+    from platform_constructs.addons import (
+        aws_load_balancer_controller, external_dns, external_secrets, karpenter, kuberay, neuron,
+    )
     HelmAddOnProps, _ = _bases()
 
     expected = {
@@ -131,6 +133,10 @@ def test_helm_add_on_defaults_are_the_pins_of_config_versions():
             repository=versions.AWS_LOAD_BALANCER_CONTROLLER_CHART_REPO,
             version=versions.AWS_LOAD_BALANCER_CONTROLLER_CHART_VERSION,
             namespace=names.AWS_LOAD_BALANCER_CONTROLLER_NAMESPACE),
+        external_dns.ExternalDnsProps: dict(repository=versions.EXTERNAL_DNS_CHART_REPO,
+                                            version=versions.EXTERNAL_DNS_CHART_VERSION,
+                                            image_tag=versions.EXTERNAL_DNS_VERSION,
+                                            namespace=names.EXTERNAL_DNS_NAMESPACE),
     }
     helm_props = {p for m in ADDON_MODULES for p in _props_classes(_module(m)).values() if issubclass(p, HelmAddOnProps)}
     assert helm_props == set(expected)
