@@ -40,6 +40,17 @@ CLIENT_ID_FIELD, CLIENT_SECRET_FIELD = "client_id", "client_secret"
 K8S_CLIENT_ID_KEY, K8S_CLIENT_SECRET_KEY = "clientID", "clientSecret"
 
 
+# external-dns's TXT registry names a record of type T at <host> `<t>-<host>` (kubernetes-sigs/external-dns
+# v0.21.0 registry/mapper/mapper.go ToTXTName): the names it writes besides the hosts themselves.
+REGISTRY_TXT_TYPES = ("a", "aaaa", "cname")
+
+
+def record_names(hostnames) -> list[str]:
+    """Every record name external-dns writes for `hostnames`: each host and its TXT registry names (the
+    only names its role may change, and the only ones the destroy-time cleanup may delete)."""
+    return sorted({n for host in hostnames for n in (host, *(f"{t}-{host}" for t in REGISTRY_TXT_TYPES))})
+
+
 class ExposureError(ValueError):
     """An Open WebUI OIDC or DNS setting is wrong; the message names the field."""
 

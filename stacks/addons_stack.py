@@ -11,6 +11,7 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from config.environments import EnvironmentConfig
+from config.exposure import record_names
 from platform_constructs.addons.aws_load_balancer_controller import (
     AwsLoadBalancerControllerAddOn, AwsLoadBalancerControllerProps,
 )
@@ -50,5 +51,8 @@ class AddonsStack(Stack):
         self.cleanup = ClusterCleanup(self, "ClusterCleanup", cluster_name=cfg.cluster_name, vpc=cluster.cluster.vpc,
                                       depends_on=[self.karpenter.chart, self.load_balancer_controller.chart,
                                                   cluster.cluster],
-                                      log_retention=retention_for(cfg.log_retention_days))
+                                      log_retention=retention_for(cfg.log_retention_days),
+                                      # external-dns's records, when it writes any (its registry marks them).
+                                      hosted_zone_id=cfg.dns_hosted_zone_id,
+                                      dns_record_names=record_names(cfg.alb_hostnames))
         self.karpenter.pools_manifest.node.add_dependency(self.cleanup.resource)

@@ -22,6 +22,7 @@ from typing import Mapping, Sequence
 from aws_cdk import Duration, aws_eks_v2 as eks, aws_iam as iam
 from constructs import Construct
 
+from config.exposure import record_names
 from config.names import ALB_INGRESS_CLASS, CORE_NODE_ROLE, EXTERNAL_DNS_NAMESPACE, NODE_ROLE_LABEL
 from config.versions import (
     EXTERNAL_DNS_CHART_REPO, EXTERNAL_DNS_CHART_VERSION, EXTERNAL_DNS_IMAGE_REPOSITORY, EXTERNAL_DNS_VERSION,
@@ -30,15 +31,8 @@ from platform_constructs.addons.helm_addon import HelmAddOnProps, helm_chart
 from platform_constructs.addons.pod_identity import pod_identity_role
 from platform_constructs.nag import acknowledge
 
-# The record types external-dns may write for an ALB host: the alias A record, and the TXT registry's
-# companion names for the types it can manage there.
+# The record types external-dns may write for an ALB host: the alias A record and its TXT registry records.
 RECORD_TYPES = ("A", "AAAA", "CNAME", "TXT")
-_COMPANION_TYPES = ("a", "aaaa", "cname")
-
-
-def record_names(hostnames: Sequence[str]) -> list[str]:
-    """Every record name external-dns writes for `hostnames`: each host and its TXT registry names."""
-    return sorted({n for host in hostnames for n in (host, *(f"{t}-{host}" for t in _COMPANION_TYPES))})
 
 
 @dataclass(frozen=True, kw_only=True)

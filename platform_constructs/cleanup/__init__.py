@@ -86,12 +86,25 @@ def delete_statements(stack: Stack, cluster_name: str, vpc_arn: str) -> list[iam
     return statements
 
 
+def dns_statements(hosted_zone_id: str, record_names: Sequence[str]) -> list[iam.PolicyStatement]:
+    """external-dns's records of this cluster: list the one zone, delete only the configured names."""
+    zone = f"arn:aws:route53:::hostedzone/{hosted_zone_id}"
+    return [
+        iam.PolicyStatement(sid="ListDnsRecords", actions=["route53:ListResourceRecordSets"], resources=[zone]),
+        iam.PolicyStatement(sid="DeleteDnsRecords", actions=["route53:ChangeResourceRecordSets"], resources=[zone],
+                            conditions={"ForAllValues:StringEquals": {
+                                "route53:ChangeResourceRecordSetsNormalizedRecordNames": sorted(record_names),
+                                "route53:ChangeResourceRecordSetsActions": ["DELETE"]}}),
+    ]
+
+
 class ClusterCleanup(Construct):
     """cluster_name: a plain string (it is part of IAM condition keys, which cannot be tokens)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, cluster_name: str, vpc: ec2.IVpc,
                  depends_on: Sequence[IConstruct] = (), timeout: Duration = DEFAULT_CLEANUP_TIMEOUT,
-                 log_retention: logs.RetentionDays = LOG_RETENTION) -> None:
+                 log_retention: logs.RetentionDays = LOG_RETENTION, hosted_zone_id: str | None = None,
+                 dns_record_names: Sequence[str] = ()) -> None:
         super().__init__(scope, construct_id)
         if timeout.to_seconds() > LAMBDA_TIMEOUT.to_seconds() - 30:
             raise ValueError(
@@ -119,12 +132,15 @@ class ClusterCleanup(Construct):
                 cleanup_handler.ENV_CLUSTER_NAME: cluster_name,
                 cleanup_handler.ENV_VPC_ID: vpc.vpc_id,
                 cleanup_handler.ENV_TIMEOUT_SECONDS: str(int(timeout.to_seconds())),
+                **({cleanup_handler.ENV_HOSTED_ZONE_ID: hosted_zone_id} if hosted_zone_id else {}),
             },
         )
         self.handler.add_to_role_policy(iam.PolicyStatement(
             sid="Describe", actions=list(DESCRIBE_ACTIONS), resources=["*"],
         ))
         self.delete_statements = delete_statements(stack, cluster_name, vpc.vpc_arn)
+        if hosted_zone_id:
+            self.delete_statements += dns_statements(hosted_zone_id, dns_record_names)
         for statement in self.delete_statements:
             self.handler.add_to_role_policy(statement)
 

@@ -10,7 +10,7 @@ from aws_cdk.assertions import Match, Template
 from config.names import EXTERNAL_DNS_NAMESPACE
 from config.secrets import WEBUI_OIDC_SECRET
 from config.versions import EXTERNAL_DNS_CHART_REPO, EXTERNAL_DNS_CHART_VERSION, EXTERNAL_DNS_VERSION
-from platform_constructs.addons.external_dns import record_names
+from config.exposure import record_names
 from tests.support.charts import OIDC, OIDC_DNS
 from tests.support.synth import render
 
@@ -57,3 +57,26 @@ def test_the_secrets_operator_reads_the_idp_client_secret(synth_dev_exposed):
     assert {d["secretKey"]: d["remoteRef"] for d in ext["spec"]["data"]} == {
         "clientID": {"key": OIDC.client_secret_name, "property": "client_id"},
         "clientSecret": {"key": OIDC.client_secret_name, "property": "client_secret"}}
+
+
+def test_the_destroy_time_cleanup_may_delete_only_external_dns_records_of_the_names(synth_dev, synth_dev_exposed):
+    from platform_constructs.cleanup.handler import index as cleanup
+
+    def cleanup_function(synth):
+        t = Template.from_json(synth.template("Addons"))
+        return [f for f in t.find_resources("AWS::Lambda::Function").values()
+                if cleanup.ENV_CLUSTER_NAME in (f["Properties"].get("Environment") or {}).get("Variables", {})]
+
+    (plain,) = cleanup_function(synth_dev)
+    assert cleanup.ENV_HOSTED_ZONE_ID not in plain["Properties"]["Environment"]["Variables"]
+    (exposed,) = cleanup_function(synth_dev_exposed)
+    assert exposed["Properties"]["Environment"]["Variables"][cleanup.ENV_HOSTED_ZONE_ID] == OIDC_DNS.dns_hosted_zone_id
+    t = Template.from_json(synth_dev_exposed.template("Addons"))
+    statements = [s for p in t.find_resources("AWS::IAM::Policy").values()
+                  for s in render(p["Properties"]["PolicyDocument"]["Statement"]) if s.get("Sid") == "DeleteDnsRecords"]
+    assert statements == [{
+        "Sid": "DeleteDnsRecords", "Effect": "Allow", "Action": "route53:ChangeResourceRecordSets",
+        "Resource": f"arn:aws:route53:::hostedzone/{OIDC_DNS.dns_hosted_zone_id}",
+        "Condition": {"ForAllValues:StringEquals": {
+            "route53:ChangeResourceRecordSetsNormalizedRecordNames": record_names(OIDC_DNS.alb_hostnames),
+            "route53:ChangeResourceRecordSetsActions": ["DELETE"]}}}]

@@ -9,7 +9,10 @@ deleted (the resource depends on them), removes, for one cluster:
 2. load balancers and target groups the AWS Load Balancer Controller or the in-tree cloud provider
    created (cluster tags), classic ELBs too;
 3. leftover, unattached ENIs of the VPC CNI, unattached EBS volumes of the EBS CSI driver or
-   Karpenter, security groups the controllers created, and Karpenter's launch templates.
+   Karpenter, security groups the controllers created, and Karpenter's launch templates;
+0. (first, when HOSTED_ZONE_ID is set) the Route 53 records external-dns wrote for this cluster: the
+   ones its TXT registry marks as owned by the cluster name. external-dns deletes them itself when an
+   Ingress goes (policy sync), but only at its next sync, and the Addons stack may uninstall it before.
 
 Never touched: anything CloudFormation manages (`aws:cloudformation:stack-id` tag) and the cluster
 security group EKS manages itself (`aws:eks:cluster-name`). Not-found errors count as done, so a
@@ -90,6 +93,33 @@ PROTECTED_TAGS = {
 def owner_tags(kind: str, cluster_name: str) -> list[tuple[str, str]]:
     """The (key, value) pairs, any of which makes a resource of `kind` this cluster's."""
     return [(k.replace(CLUSTER, cluster_name), v.replace(CLUSTER, cluster_name)) for k, v in OWNER_TAGS[kind]]
+
+# external-dns's TXT registry (kubernetes-sigs/external-dns v0.21.0 endpoint/labels.go, registry/mapper/
+# mapper.go): the value `"heritage=external-dns,external-dns/owner=<owner>,..."` marks the owner, and the
+# TXT's name is `<type>-<host>` for the record of that type at <host> (older releases: <host> itself).
+EXTERNAL_DNS_HERITAGE = "heritage=external-dns"
+EXTERNAL_DNS_OWNER_LABEL = "external-dns/owner"
+REGISTRY_TYPES = {"a": "A", "aaaa": "AAAA", "cname": "CNAME"}
+
+
+def external_dns_owner(record: dict) -> str | None:
+    """The owner a TXT record set of external-dns's registry names, else None."""
+    if record.get("Type") != "TXT":
+        return None
+    for value in (r.get("Value", "") for r in record.get("ResourceRecords", [])):
+        labels = dict(part.split("=", 1) for part in value.strip('"').split(",") if "=" in part)
+        if f"heritage={labels.get('heritage')}" == EXTERNAL_DNS_HERITAGE and labels.get(EXTERNAL_DNS_OWNER_LABEL):
+            return labels[EXTERNAL_DNS_OWNER_LABEL]
+    return None
+
+
+def registry_targets(txt_name: str) -> list[tuple[str, str]]:
+    """(name, type) of the records a registry TXT at `txt_name` stands for."""
+    first, _, rest = txt_name.partition(".")
+    kind, dash, host_label = first.partition("-")
+    if dash and kind in REGISTRY_TYPES and host_label:
+        return [(f"{host_label}.{rest}" if rest else host_label, REGISTRY_TYPES[kind])]
+    return [(txt_name, t) for t in REGISTRY_TYPES.values()]  # the old format: the TXT shares its record's name
 LIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
 # Errors meaning "already gone": the desired state is reached.
 GONE = {
@@ -147,12 +177,14 @@ class Cleaner:
 
     def __init__(self, *, cluster_name: str, vpc_id: str, deadline: float, session: boto3.Session | None = None,
                  poll_seconds: float = 10.0, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, hosted_zone_id: str | None = None):
         session = session or boto3.Session()
         cfg = Config(retries={"max_attempts": 8, "mode": "standard"})
         self.ec2 = session.client("ec2", config=cfg)
         self.elbv2 = session.client("elbv2", config=cfg)
         self.elb = session.client("elb", config=cfg)
+        self.route53 = session.client("route53", config=cfg) if hosted_zone_id else None
+        self.hosted_zone_id = hosted_zone_id
         self.cluster_name = cluster_name
         self.vpc_id = vpc_id
         self.deadline = deadline
@@ -344,10 +376,37 @@ class Cleaner:
             lt_id = lt["LaunchTemplateId"]
             self._call("launch-template", lt_id, lambda i=lt_id: self.ec2.delete_launch_template(LaunchTemplateId=i))
 
+    # --- DNS records of external-dns ---------------------------------------------------------------
+
+    def delete_dns_records(self) -> None:
+        """The zone's records external-dns's registry marks as this cluster's (owner id = cluster name),
+        and those registry TXT records themselves; nobody else's, nothing without a registry entry."""
+        if not self.route53:
+            return
+        records = []
+        for page in self.route53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=self.hosted_zone_id):
+            records += page["ResourceRecordSets"]
+        by_key = {(r["Name"].rstrip(".").lower(), r["Type"]): r for r in records}
+        doomed: dict[tuple[str, str], dict] = {}
+        for txt in records:
+            if external_dns_owner(txt) != self.cluster_name:
+                continue
+            txt_name = txt["Name"].rstrip(".").lower()
+            doomed[(txt_name, "TXT")] = txt
+            for key in registry_targets(txt_name):
+                if key in by_key:
+                    doomed[key] = by_key[key]
+        for (name, type_), record in sorted(doomed.items()):
+            self._call("dns-record", f"{type_} {name}", lambda record=record: self.route53.change_resource_record_sets(
+                HostedZoneId=self.hosted_zone_id,
+                ChangeBatch={"Comment": f"destroy-time cleanup of {self.cluster_name}",
+                             "Changes": [{"Action": "DELETE", "ResourceRecordSet": record}]}))
+
     # --- the run ----------------------------------------------------------------------------------
 
     def run(self) -> Report:
         phases = (
+            self.delete_dns_records,  # first: no name points at a load balancer about to go
             self.terminate_instances,
             self.delete_load_balancers,
             self.delete_network_interfaces,
@@ -376,6 +435,7 @@ class Cleaner:
 LAMBDA_MARGIN_SECONDS = 30
 # The function's environment (set by the construct; one source for both sides).
 ENV_CLUSTER_NAME, ENV_VPC_ID, ENV_TIMEOUT_SECONDS = "CLUSTER_NAME", "VPC_ID", "TIMEOUT_SECONDS"
+ENV_HOSTED_ZONE_ID = "HOSTED_ZONE_ID"  # only when external-dns writes into a zone
 # Event properties an override would come in; present and different from the environment: refused.
 EVENT_OVERRIDES = {"ClusterName": "cluster_name", "VpcId": "vpc_id"}
 
@@ -386,6 +446,7 @@ class CleanupConfig:
     vpc_id: str
     timeout_seconds: float = 600.0
     poll_seconds: float = 10.0
+    hosted_zone_id: str | None = None
 
     @classmethod
     def from_env(cls, env) -> "CleanupConfig":
@@ -394,7 +455,8 @@ class CleanupConfig:
             raise CleanupError(f"environment variables missing: {missing}; they are set by the ClusterCleanup "
                                "construct (platform_constructs/cleanup): redeploy the Addons stack")
         return cls(cluster_name=env[ENV_CLUSTER_NAME], vpc_id=env[ENV_VPC_ID],
-                   timeout_seconds=float(env.get(ENV_TIMEOUT_SECONDS, 600)))
+                   timeout_seconds=float(env.get(ENV_TIMEOUT_SECONDS, 600)),
+                   hosted_zone_id=env.get(ENV_HOSTED_ZONE_ID) or None)
 
 
 def refuse_overrides(event: dict, config: CleanupConfig) -> None:
@@ -422,7 +484,7 @@ def on_event(event, context, *, config: CleanupConfig | None = None, session: bo
         return {"PhysicalResourceId": physical_id}
     deadline = deadline_for(config.timeout_seconds, context, clock)
     cleaner = Cleaner(cluster_name=config.cluster_name, vpc_id=config.vpc_id, deadline=deadline, session=session,
-                      poll_seconds=config.poll_seconds, clock=clock, sleep=sleep)
+                      poll_seconds=config.poll_seconds, clock=clock, sleep=sleep, hosted_zone_id=config.hosted_zone_id)
     report = cleaner.run()
     return {"PhysicalResourceId": physical_id, "Data": {"Summary": report.summary()[:1000]}}
 
