@@ -108,7 +108,10 @@ def oidc_env(oidc: WebUiOidc) -> dict[str, str]:
       still exists, which keeps the first IdP user from being made admin as the only account.
      OAUTH_AUTO_REDIRECT: the login page goes straight to the IdP, whose session the ALB just opened.
      OAUTH_MERGE_ACCOUNTS_BY_EMAIL=false (its default, pinned): an IdP account never takes over an
-      existing account by e-mail address."""
+      existing account by e-mail address.
+     WEBUI_SESSION_COOKIE_SECURE/WEBUI_AUTH_COOKIE_SECURE=true: the OIDC state and the session JWT
+      cookies travel over HTTPS only (the ALB's listener); SameSite stays lax, which lets the IdP's
+      redirect back to the callback carry the state cookie (env.py 0.12.4 lines 777-784)."""
     return {
         "WEBUI_URL": oidc.base_url,
         "ENABLE_OAUTH": "true",
@@ -125,4 +128,6 @@ def oidc_env(oidc: WebUiOidc) -> dict[str, str]:
         "OAUTH_MERGE_ACCOUNTS_BY_EMAIL": "false",
         "ENABLE_PASSWORD_AUTH": "false",
         "ENABLE_LOGIN_FORM": "false",
+        "WEBUI_SESSION_COOKIE_SECURE": "true",
+        "WEBUI_AUTH_COOKIE_SECURE": "true",
     }

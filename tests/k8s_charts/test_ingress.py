@@ -200,6 +200,7 @@ def test_webui_signs_users_in_with_the_idp_and_maps_their_groups(dev, exposed):
     assert env["OPENID_REDIRECT_URI"] == f"https://{OIDC.hostname}/oauth/oidc/login/callback"
     assert (env["ENABLE_OAUTH_SIGNUP"], env["ENABLE_SIGNUP"]) == ("true", "false")
     assert (env["ENABLE_PASSWORD_AUTH"], env["ENABLE_LOGIN_FORM"]) == ("false", "false")
+    assert (env["WEBUI_SESSION_COOKIE_SECURE"], env["WEBUI_AUTH_COOKIE_SECURE"]) == ("true", "true")
     assert env["ENABLE_OAUTH_ROLE_MANAGEMENT"] == "true" and env["OAUTH_ROLES_CLAIM"] == "cognito:groups"
     assert (env["OAUTH_ADMIN_ROLES"], env["OAUTH_ALLOWED_ROLES"]) == ("llm-admins", "llm-users")
     for name, key in (("OAUTH_CLIENT_ID", "clientID"), ("OAUTH_CLIENT_SECRET", "clientSecret")):

@@ -39,7 +39,8 @@ def webui(idp, tmp_path_factory):
         admin_groups=("llm-admins",), user_groups=("llm-users",))
     port = free_port(PORT_RANGE)
     env = oidc_env(oidc)
-    # Local differences only: this host's callback, and the test IdP's plain-HTTP endpoints.
+    # Local differences only: this host's callback, and the test IdP's plain-HTTP endpoints. (The HTTPS-only
+    # cookie settings, WEBUI_*, are dropped by run_local.py like every WEBUI_* of the caller: plain HTTP here.)
     env["OPENID_REDIRECT_URI"] = f"http://127.0.0.1:{port}/oauth/oidc/login/callback"
     env.update({"OAUTH_CLIENT_ID": CLIENT_ID, "OAUTH_CLIENT_SECRET": CLIENT_SECRET, "AUTHLIB_INSECURE_TRANSPORT": "1"})
     server = LocalWebUI(data_dir=tmp_path_factory.mktemp("webui-oidc") / "data", base_url=CLOSED_ENDPOINT,
