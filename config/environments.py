@@ -157,6 +157,12 @@ class EnvironmentConfig:
         return (self.vpc_cidr, *self.alb_allowed_cidrs)
 
     @property
+    def alb_source_cidr(self) -> str | None:
+        """Where the ALB's connections to the pods come from: its ENIs in the VPC's primary subnets (the
+        nodes and pods sit in the secondary range); None without an ALB."""
+        return self.vpc_cidr if self.alb_enabled else None
+
+    @property
     def alb_hostnames(self) -> tuple[str, ...]:
         """The DNS names the ALB answers on by name: api_hostname and Open WebUI's host, if set."""
         return tuple(h for h in (self.api_hostname, self.webui_oidc.hostname if self.webui_oidc else None) if h)

@@ -45,6 +45,11 @@ K8S_CLIENT_ID_KEY, K8S_CLIENT_SECRET_KEY = "clientID", "clientSecret"
 REGISTRY_TXT_TYPES = ("a", "aaaa", "cname")
 
 
+def hosted_zone_arn(zone_id: str) -> str:
+    """A Route 53 hosted zone's ARN (global: no region or account in it)."""
+    return f"arn:aws:route53:::hostedzone/{zone_id}"
+
+
 def record_names(hostnames) -> list[str]:
     """Every record name external-dns writes for `hostnames`: each host and its TXT registry names (the
     only names its role may change, and the only ones the destroy-time cleanup may delete)."""

@@ -5,7 +5,8 @@ The AWS Load Balancer Controller (platform_constructs/addons/aws_load_balancer_c
 ALB from them. Everything that decides who can reach it -- scheme, TLS policy, certificate, source
 CIDRs, WAF -- is in the cluster-scoped IngressClassParams, which the controller applies over any Ingress
 annotation, and whose namespaceSelector admits Ingresses of the `vllm` namespace (and `openai-webui`
-with OIDC) only: an Ingress cannot make the ALB public or weaken its TLS. The Ingress carries only routing and health checks.
+with OIDC) only: an Ingress cannot make the ALB public or weaken its TLS. The Ingresses carry only
+routing, health checks and (Open WebUI's) the IdP login.
 HTTPS only: port 80 answers with a redirect to 443 (sslRedirectPort). Target type ip: the ALB sends
 to the serve pods' IPs directly (the NetworkPolicy admits it by the VPC's primary CIDR). Deletion
 protection stays off so `cdk destroy` (the controller deletes the ALB when the Ingress goes) stays

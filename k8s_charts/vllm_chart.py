@@ -301,8 +301,7 @@ class VllmChart(PlatformChart):
             metadata=cdk8s.ApiObjectMetadata(name=names.RAY_WORKER_SERVICE_ACCOUNT, labels=dict(APP_LABELS)))
         self.worker_service_account.node.add_dependency(self.namespace_obj)
         self.rayservice.add_dependency(self.worker_service_account)
-        alb_cidr = inputs.cfg.vpc_cidr if inputs.cfg.alb_enabled else None
         ray_network_policies(self, RAY_POD_LABELS, inputs.ingress_namespace, head_serves=HEAD_SERVES_TRAFFIC,
-                             alb_cidr=alb_cidr)
+                             alb_cidr=inputs.cfg.alb_source_cidr)
         if inputs.cfg.alb_enabled:
             add_alb_objects(self, inputs.cfg, inputs.waf_acl_arn)

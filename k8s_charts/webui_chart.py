@@ -157,7 +157,8 @@ class WebUiChart(PlatformChart):
         )
         # The Ray pods' labels from the same source as vllm_chart.py's (config.kubernetes.app_labels).
         cfg = inputs.cfg
-        oidc_alb = OidcAlbPeers(cfg.vpc_cidr, (cfg.vpc_cidr, cfg.secondary_cidr, LINK_LOCAL_CIDR)) if oidc else None
+        oidc_alb = (OidcAlbPeers(cfg.alb_source_cidr, (cfg.vpc_cidr, cfg.secondary_cidr, LINK_LOCAL_CIDR))
+                    if oidc else None)
         webui_network_policies(self, WEBUI_POD_LABELS, inputs.ingress_namespace, app_labels(names.RAYSERVICE_NAME),
                                oidc_alb)
         if oidc:

@@ -22,7 +22,7 @@ from typing import Mapping, Sequence
 from aws_cdk import Duration, aws_eks_v2 as eks, aws_iam as iam
 from constructs import Construct
 
-from config.exposure import record_names
+from config.exposure import hosted_zone_arn, record_names
 from config.names import ALB_INGRESS_CLASS, CORE_NODE_ROLE, EXTERNAL_DNS_NAMESPACE, NODE_ROLE_LABEL
 from config.versions import (
     EXTERNAL_DNS_CHART_REPO, EXTERNAL_DNS_CHART_VERSION, EXTERNAL_DNS_IMAGE_REPOSITORY, EXTERNAL_DNS_VERSION,
@@ -74,8 +74,8 @@ class ExternalDnsAddOn(Construct):
         self.props = props
         self.role = pod_identity_role(self, "Role", cluster=cluster,
                                       description="external-dns: alias records of the inference ALB in one zone")
-        zone_arn = f"arn:aws:route53:::hostedzone/{props.hosted_zone_id}"
-        self.policy = iam.Policy(self, "IamPolicy", document=zone_policy(zone_arn, props.hostnames))
+        self.policy = iam.Policy(self, "IamPolicy",
+                                 document=zone_policy(hosted_zone_arn(props.hosted_zone_id), props.hostnames))
         self.policy.attach_to_role(self.role)
         acknowledge(self.policy, {"AwsSolutions-IAM5[Resource::*]": (
             "route53:ListHostedZones has no resource-level permission (Service Authorization Reference); "

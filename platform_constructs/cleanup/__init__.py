@@ -24,6 +24,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
+from config.exposure import hosted_zone_arn
 from platform_constructs.cleanup.handler import index as cleanup_handler
 from platform_constructs.nag import acknowledge, wildcard_resource_findings
 
@@ -88,7 +89,7 @@ def delete_statements(stack: Stack, cluster_name: str, vpc_arn: str) -> list[iam
 
 def dns_statements(hosted_zone_id: str, record_names: Sequence[str]) -> list[iam.PolicyStatement]:
     """external-dns's records of this cluster: list the one zone, delete only the configured names."""
-    zone = f"arn:aws:route53:::hostedzone/{hosted_zone_id}"
+    zone = hosted_zone_arn(hosted_zone_id)
     return [
         iam.PolicyStatement(sid="ListDnsRecords", actions=["route53:ListResourceRecordSets"], resources=[zone]),
         iam.PolicyStatement(sid="DeleteDnsRecords", actions=["route53:ChangeResourceRecordSets"], resources=[zone],

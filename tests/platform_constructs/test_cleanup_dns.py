@@ -3,13 +3,10 @@ cluster go -- the alias and its TXT registry records -- and nobody else's, a sec
 
 from __future__ import annotations
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from platform_constructs.cleanup.handler import index as cleanup
 
-REGION = "us-east-1"
 CLUSTER = "llama3-inf2-dev"
 ZONE_NAME = "dev.example.com"
 ALB_DNS = "internal-k8s-llama3inf2-0123456789-1234567890.us-east-1.elb.amazonaws.com"
@@ -30,25 +27,21 @@ def _upsert(r53, zone, name, type_, *, values=(), alias=None):
 
 
 @pytest.fixture
-def zone(monkeypatch):
-    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(k, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
-        session = boto3.Session(region_name=REGION)
-        r53 = session.client("route53")
-        zone_id = r53.create_hosted_zone(Name=ZONE_NAME, CallerReference="t")["HostedZone"]["Id"].split("/")[-1]
-        # Ours: the API's alias (new registry format) and Open WebUI's (old format: TXT at the host).
-        _upsert(r53, zone_id, f"llm.{ZONE_NAME}", "A", alias=ALB_DNS)
-        _upsert(r53, zone_id, f"a-llm.{ZONE_NAME}", "TXT", values=[_registry(CLUSTER)])
-        _upsert(r53, zone_id, f"chat.{ZONE_NAME}", "A", alias=ALB_DNS)
-        _upsert(r53, zone_id, f"chat.{ZONE_NAME}", "TXT", values=[_registry(CLUSTER, "ingress/openai-webui/open-webui")])
-        # Another cluster's external-dns, and a record a person made: untouched.
-        _upsert(r53, zone_id, f"other.{ZONE_NAME}", "A", alias=ALB_DNS)
-        _upsert(r53, zone_id, f"a-other.{ZONE_NAME}", "TXT", values=[_registry("llama3-inf2-prod")])
-        _upsert(r53, zone_id, f"www.{ZONE_NAME}", "CNAME", values=["example.org"])
-        _upsert(r53, zone_id, f"www.{ZONE_NAME}", "TXT", values=['"v=spf1 -all"'])
-        yield session, zone_id
+def zone(aws):
+    session = aws
+    r53 = session.client("route53")
+    zone_id = r53.create_hosted_zone(Name=ZONE_NAME, CallerReference="t")["HostedZone"]["Id"].split("/")[-1]
+    # Ours: the API's alias (new registry format) and Open WebUI's (old format: TXT at the host).
+    _upsert(r53, zone_id, f"llm.{ZONE_NAME}", "A", alias=ALB_DNS)
+    _upsert(r53, zone_id, f"a-llm.{ZONE_NAME}", "TXT", values=[_registry(CLUSTER)])
+    _upsert(r53, zone_id, f"chat.{ZONE_NAME}", "A", alias=ALB_DNS)
+    _upsert(r53, zone_id, f"chat.{ZONE_NAME}", "TXT", values=[_registry(CLUSTER, "ingress/openai-webui/open-webui")])
+    # Another cluster's external-dns, and a record a person made: untouched.
+    _upsert(r53, zone_id, f"other.{ZONE_NAME}", "A", alias=ALB_DNS)
+    _upsert(r53, zone_id, f"a-other.{ZONE_NAME}", "TXT", values=[_registry("llama3-inf2-prod")])
+    _upsert(r53, zone_id, f"www.{ZONE_NAME}", "CNAME", values=["example.org"])
+    _upsert(r53, zone_id, f"www.{ZONE_NAME}", "TXT", values=['"v=spf1 -all"'])
+    yield session, zone_id
 
 
 def _names(session, zone_id) -> set[tuple[str, str]]:
@@ -97,3 +90,11 @@ def test_the_zone_comes_from_the_environment(monkeypatch):
 ])
 def test_registry_names_map_to_their_records(name, targets):
     assert cleanup.registry_targets(name) == targets
+
+
+def test_the_handler_knows_the_registry_types_external_dns_is_allowed_to_write():
+    """The handler is a Lambda asset (standard library + boto3, no config/), so it keeps its own table:
+    the same types whose TXT names config/exposure.py grants external-dns and the cleanup."""
+    from config.exposure import REGISTRY_TXT_TYPES
+
+    assert set(cleanup.REGISTRY_TYPES) == set(REGISTRY_TXT_TYPES)

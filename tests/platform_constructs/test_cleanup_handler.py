@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from platform_constructs.cleanup.handler import index as cleanup
+from tests.platform_constructs.conftest import MOTO_REGION
 from tests.support.synth import render
 
-REGION = "us-east-1"
+REGION = MOTO_REGION  # the `aws` fixture's (tests/platform_constructs/conftest.py)
 CLUSTER = "llama3-inf2-dev"
 OTHER_CLUSTER = "someone-elses-cluster"
 
@@ -48,15 +47,6 @@ class Ctx:
 
     def get_remaining_time_in_millis(self):
         return self.remaining_ms
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(k, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
-        yield boto3.Session(region_name=REGION)
 
 
 @pytest.fixture
