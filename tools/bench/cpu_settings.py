@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> None:
             try:
                 _wait_ready(f"http://127.0.0.1:{serving_path.PORT}", proc, timeout=600)
                 startup = time.monotonic() - started
-                serving_path.bench_once(model, known.served_name, opts, opts.concurrency)  # warm-up, discarded
-                result = serving_path.bench_once(model, known.served_name, opts, opts.prompts)
+                serving_path.bench_once(model, known.served_name, opts, opts.concurrency, log)  # warm-up, discarded
+                result = serving_path.bench_once(model, known.served_name, opts, opts.prompts, log, seed=1)
             finally:
                 serving_path._stop(proc)
             rows.append((name, startup, result))
