@@ -16,9 +16,10 @@ Two paths, both computed here from the inputs below:
 
 Every phase carries its figure, how it was obtained (`kind`) and its `basis` (the source, with a URL).
 `kind`: "computed" (bytes / a rate, each from a cited source), "measured" (a public measurement of this
-step), "proxy" (a public measurement of a comparable step: the basis says what differs) or "estimate"
-(nobody has measured it; the basis says so). No figure here was measured on this platform (no account
-here): a first real deploy should replace the estimates -- change them here, nowhere else.
+step), "proxy" (a measurement of a comparable step, public or taken here with a script of tools/bench/: the
+basis says what differs) or "estimate" (nobody has measured it; the basis says so). No figure here was
+measured on inf2 (no account here): a first real deploy should replace the proxies and estimates --
+change them here, nowhere else.
 `make cold-start` (tools/cold_start.py) prints all of it.
 """
 
@@ -97,9 +98,17 @@ NEURON_LOAD_BASIS = ("Llama-2-7B, precompiled, safetensors: ~40 s (AWS, "
                      "trn1.32xlarge TP 32, not NxDI TP 2 on inf2")
 # 7. Engine warm-up: vLLM's first passes over every bucket after the load. Not measured publicly on Neuron.
 WARMUP_S = 10
-# 8. Serve ready: the Ray worker joins the cluster, the Serve replica is placed and reports healthy, the
-# proxies route to it, the first token comes back. Not measured publicly; our estimate.
-SERVE_READY_S = 10
+# 8. Serve ready: everything of a replica's start but the model itself. The worker's raylet joins the head,
+# the Serve replica is placed and its process starts, vLLM imports and configures itself and starts its
+# EngineCore and worker processes, builds its OpenAI app, the first health check passes, HAProxy routes,
+# the first token comes back. Measured here (tools/bench/serve_ready.py, 3 starts of local mode with the
+# tiny model, 2 vCPUs, Ray 2.60, vLLM 0.32 on the CPU, 2026-12-04): medians worker join 1.13 s, Ray
+# placement 1.20 s, vLLM start and ASGI app 18.73 s, routed to the first token 0.11 s: 22.37 s (20.92-23.32).
+# On Neuron vLLM 0.16 with vllm-neuron imports other packages (torch-neuronx, NxD Inference) on other cores.
+SERVE_READY_S = 23
+SERVE_READY_BASIS = ("measured here, tools/bench/serve_ready.py (local mode, 2 vCPUs, vLLM 0.32 on the CPU): "
+                     "worker join 1.1 s + Ray placement 1.2 s + vLLM start and its OpenAI app 18.7 s + routed to "
+                     "the first token 0.1 s = 22.4 s (3 starts, 20.9-23.3 s); not inf2, not vllm-neuron's imports")
 
 # --- first deploy only ------------------------------------------------------------------------------
 # The store is empty: the weights come from the Hugging Face hub. A conservative 50 MB/s from the hub to
@@ -230,8 +239,7 @@ def _tail() -> tuple[Phase, ...]:
     return (
         Phase("engine warm-up", WARMUP_S, "vLLM's first pass over each bucket: estimate, not measured on Neuron",
               "estimate"),
-        Phase("Serve ready", SERVE_READY_S,
-              "Ray worker joins, Serve replica placed and healthy, proxies route, first token: estimate", "estimate"),
+        Phase("Serve ready", SERVE_READY_S, SERVE_READY_BASIS, "proxy"),
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,8 @@ from config.presets import PRESETS
 PHASES = ["Karpenter + EC2 launch", "node ready", "image pull", "weights fetch", "artifact fetch", "Neuron load",
           "engine warm-up", "Serve ready"]
 URL = re.compile(r"https://\S+")
+BENCH_SCRIPT = re.compile(r"tools/bench/\w+\.py")
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _by_name(phases):
@@ -39,8 +42,11 @@ def test_every_phase_says_how_its_figure_was_obtained(name):
     budget = cs.cold_start_budget(PRESETS[name])
     for phase in (*budget.phases, *budget.first_deploy):
         assert phase.kind in cs.KINDS
-        if phase.kind in ("measured", "proxy"):
+        if phase.kind == "measured":
             assert URL.search(phase.basis), (name, phase.name)  # a public measurement, cited
+        if phase.kind == "proxy":  # a public measurement cited, or one taken here by a script of tools/bench/
+            scripts = [m for m in BENCH_SCRIPT.findall(phase.basis) if (REPO / m).is_file()]
+            assert URL.search(phase.basis) or scripts, (name, phase.name)
         if phase.kind == "estimate":
             assert "estimate" in phase.basis or "extrapolated" in phase.basis, (name, phase.name)
     assert budget.unsourced == tuple(p for p in budget.phases if p.kind == "estimate")
