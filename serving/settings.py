@@ -43,9 +43,15 @@ TOOL_CALL_PARSERS = (*_KNOWN_PARSERS, "")
 #    The Service KubeRay creates still targets the serve port, so cluster routing is unchanged.
 #  RAY_SERVE_THROUGHPUT_OPTIMIZED: user code on the replica's own event loop (no extra thread hop
 #    per streamed chunk), frozen GC after start, buffered access logs.
+#  RAY_process_group_cleanup_enabled: the raylet runs each worker in its own process group and kills
+#    the group when the worker dies, so a hard-killed replica (OOM, past its graceful timeout) takes
+#    its vLLM EngineCore and worker with it instead of leaving them holding the pod's NeuronCores.
+#    Ray 2.60's default (ray-project/ray#64407), pinned so an upgrade cannot flip it silently;
+#    tests/serving/test_api_key_and_recovery.py fails with it off.
 RAY_SERVE_ENV = {
     "RAY_SERVE_ENABLE_HA_PROXY": "1",
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+    "RAY_process_group_cleanup_enabled": "1",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -105,4 +106,59 @@ def test_killing_the_engine_under_load_recovers_within_60s(keyed_local_endpoint)
     # the one RECOVERY_LIMIT_S was set on, no more than this server's own first start plus the death's
     # detection, the new replica starting while 8 clients keep the CPU busy.
     assert first_ok - killed_at <= max(RECOVERY_LIMIT_S, keyed_local_endpoint.startup_s + RESTART_UNDER_LOAD_S)
+    assert_serving(keyed_local_endpoint, http)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _replica_and_its_engine(server) -> tuple[int, list[int]]:
+    tree = server.process_tree()
+    replica = next(pid for pid in tree
+                   if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"ray::ServeReplica"))
+    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
+    parent = dict(tuple(map(int, line.split())) for line in out.splitlines())
+    below = [pid for pid in parent if pid != replica and _descends(pid, replica, parent)]
+    return replica, below
+
+
+def _descends(pid: int, ancestor: int, parent: dict[int, int]) -> bool:
+    while pid in parent and pid > 1:
+        pid = parent[pid]
+        if pid == ancestor:
+            return True
+    return False
+
+
+def test_a_hard_killed_replica_leaves_no_engine_behind(keyed_local_endpoint):
+    """SIGKILL of the replica (the OOM killer, a wedged replica past its graceful timeout): its vLLM
+    EngineCore and worker must go with it. In a cluster the worker pod stays, and an engine left there
+    keeps its NeuronCores, so every replica Serve places on that pod afterwards fails to start. Ray
+    2.60 runs each worker in its own process group and kills the group when the worker dies
+    (RAY_process_group_cleanup_enabled, default on since ray-project/ray#64407); vLLM's engine stays in
+    that group. With the flag off this test fails: the engine is re-parented and keeps running."""
+    replica, engine = _replica_and_its_engine(keyed_local_endpoint)
+    assert engine and all(_alive(pid) for pid in engine), f"no engine processes under replica {replica}"
+    os.kill(replica, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in engine) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    left = [pid for pid in engine if _alive(pid)]
+    for pid in left:  # do not leave them to the next test
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"the killed replica's engine processes {left} were still running 30 s later"
+    http = requests.Session()
+    deadline = time.monotonic() + RECOVERY_LIMIT_S + keyed_local_endpoint.startup_s
+    while time.monotonic() < deadline:
+        try:
+            if http.get(f"{keyed_local_endpoint.base_url}/models", headers=keyed_local_endpoint.headers,
+                        timeout=10).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        time.sleep(1)
     assert_serving(keyed_local_endpoint, http)

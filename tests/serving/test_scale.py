@@ -155,6 +155,20 @@ def served(session: Path) -> dict[str, dict[str, tuple[float, int]]]:
     return out
 
 
+def engines(instance: int) -> list[int]:
+    """The live vLLM EngineCore processes of local server `instance` (their comm is truncated to 15)."""
+    from serving.local.serve import _instance_processes
+
+    out = []
+    for pid in _instance_processes(instance):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().startswith("VLLM::EngineCor"):
+                out.append(pid)
+        except OSError:
+            continue
+    return out
+
+
 def wait_for(condition, timeout_s: float, what: str, describe) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -185,6 +199,10 @@ def test_a_load_ramp_scales_out_to_a_second_replica_that_serves_and_its_end_scal
         load.concurrency = TRICKLE
         wait_for(lambda: any(e == "stopped" for _, _, e, _ in replica_events(session)), SCALE_IN_TIMEOUT_S,
                  f"Ray Serve did not scale back to one replica under {TRICKLE} streams", describe)
+        # In a cluster the worker pod outlives a removed replica: an engine left behind would keep its
+        # NeuronCores and fail the next replica placed on that pod. One engine, the remaining replica's.
+        wait_for(lambda: len(engines(server.proc.pid)) == 1, 30,
+                 "the removed replica's vLLM engine outlived it", lambda: f"engines {engines(server.proc.pid)}; {describe()}")
         load.stop()
         # A replica writes a request's access line just after the response ends, so the client can
         # hold the last [DONE] a moment before the log does: give the logs a few seconds to catch up.
