@@ -155,5 +155,6 @@ def main(argv: list[str] | None = None) -> None:
     _print_summary(f"each start's first run, right after the start (medians of {opts.starts})", result["first_run"])
     print(f"failed requests    : {result['failed']}")
 
+
 if __name__ == "__main__":
     main()
