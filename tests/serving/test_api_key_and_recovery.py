@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 import requests
 
 from tests.serving.conftest import assert_serving
+from tests.support.local_server import engine_core_pids, process_tree
 
 pytestmark = pytest.mark.serving
 RECOVERY_LIMIT_S = 60
@@ -49,20 +49,9 @@ def test_local_mode_memory_and_startup(keyed_local_endpoint):
     assert pss_gib < 4, f"local mode uses {pss_gib:.2f} GiB (limit 4 GiB)"
 
 
-def _engine_pids(server) -> list[int]:
-    pids = []
-    for pid in server.process_tree():
-        try:
-            if Path(f"/proc/{pid}/comm").read_text().startswith("VLLM::EngineCor"):
-                pids.append(pid)
-        except OSError:
-            continue
-    return pids
-
-
 def test_killing_the_engine_under_load_recovers_within_60s(keyed_local_endpoint):
     http = requests.Session()
-    engines = _engine_pids(keyed_local_endpoint)
+    engines = engine_core_pids(keyed_local_endpoint.process_tree())
     assert len(engines) == 1, f"expected one EngineCore process, found {engines}"
     stop = threading.Event()
     outcomes: list[tuple[float, int]] = []
@@ -90,7 +79,7 @@ def test_killing_the_engine_under_load_recovers_within_60s(keyed_local_endpoint)
     recovered_at = None
     while recovered_at is None and time.monotonic() - killed_at < RECOVERY_LIMIT_S + 30:
         time.sleep(0.5)
-        new_engine = [pid for pid in _engine_pids(keyed_local_endpoint) if pid not in engines]
+        new_engine = [pid for pid in engine_core_pids(keyed_local_endpoint.process_tree()) if pid not in engines]
         if new_engine and any(ts > killed_at + 1 and status == 200 for ts, status in outcomes[-8:]):
             recovered_at = time.monotonic()
     stop.set()
@@ -117,21 +106,9 @@ def _alive(pid: int) -> bool:
 
 
 def _replica_and_its_engine(server) -> tuple[int, list[int]]:
-    tree = server.process_tree()
-    replica = next(pid for pid in tree
+    replica = next(pid for pid in server.process_tree()
                    if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"ray::ServeReplica"))
-    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
-    parent = dict(tuple(map(int, line.split())) for line in out.splitlines())
-    below = [pid for pid in parent if pid != replica and _descends(pid, replica, parent)]
-    return replica, below
-
-
-def _descends(pid: int, ancestor: int, parent: dict[int, int]) -> bool:
-    while pid in parent and pid > 1:
-        pid = parent[pid]
-        if pid == ancestor:
-            return True
-    return False
+    return replica, process_tree(replica)[1:]
 
 
 def test_a_hard_killed_replica_leaves_no_engine_behind(keyed_local_endpoint):

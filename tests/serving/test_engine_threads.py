@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.local_server import engine_core_pids
+
 pytestmark = pytest.mark.serving
 
 
@@ -32,8 +34,7 @@ def _environ(pid: int) -> dict[str, str]:
 
 
 def test_the_engine_threads_use_every_core_the_replica_may_run_on(local_endpoint):
-    engines = [pid for pid in local_endpoint.process_tree()
-               if Path(f"/proc/{pid}/comm").exists() and Path(f"/proc/{pid}/comm").read_text().startswith("VLLM::EngineCor")]
+    engines = engine_core_pids(local_endpoint.process_tree())
     assert engines, "no EngineCore process under the local server"
     for pid in engines:
         threads = _environ(pid).get("OMP_NUM_THREADS")

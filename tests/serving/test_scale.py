@@ -23,8 +23,8 @@ import requests
 
 from serving.deployment import app_args, local_cpu_row
 from serving.settings import ServingSettings
-from serving.local.serve import stop_instance_leftovers
-from tests.support.local_server import LOCAL_MAX_TOKENS, start_local_server
+from serving.local.serve import _instance_processes, stop_instance_leftovers
+from tests.support.local_server import LOCAL_MAX_TOKENS, engine_core_pids, start_local_server
 
 pytestmark = pytest.mark.serving
 
@@ -156,17 +156,8 @@ def served(session: Path) -> dict[str, dict[str, tuple[float, int]]]:
 
 
 def engines(instance: int) -> list[int]:
-    """The live vLLM EngineCore processes of local server `instance` (their comm is truncated to 15)."""
-    from serving.local.serve import _instance_processes
-
-    out = []
-    for pid in _instance_processes(instance):
-        try:
-            if Path(f"/proc/{pid}/comm").read_text().startswith("VLLM::EngineCor"):
-                out.append(pid)
-        except OSError:
-            continue
-    return out
+    """The live vLLM EngineCore processes of local server `instance`."""
+    return engine_core_pids(_instance_processes(instance))
 
 
 def wait_for(condition, timeout_s: float, what: str, describe) -> None:

@@ -78,17 +78,7 @@ class LocalServer:
 
     def process_tree(self) -> list[int]:
         """PIDs of the server and all its descendants (Ray, the replica, the engine)."""
-        out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
-        children: dict[int, list[int]] = {}
-        for line in out.splitlines():
-            pid, ppid = map(int, line.split())
-            children.setdefault(ppid, []).append(pid)
-        tree, todo = [], [self.proc.pid]
-        while todo:
-            pid = todo.pop()
-            tree.append(pid)
-            todo.extend(children.get(pid, []))
-        return tree
+        return process_tree(self.proc.pid)
 
     def memory_bytes(self, field: str = "Pss") -> int:
         """Memory of the whole process tree. "Pss" shares pages common to several processes (torch
@@ -144,6 +134,33 @@ def _get(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
         return exc.code, exc.read()
     except (urllib.error.URLError, OSError):
         return 0, b""
+
+
+def process_tree(root: int) -> list[int]:
+    """PIDs of `root` and all its descendants."""
+    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
+    children: dict[int, list[int]] = {}
+    for line in out.splitlines():
+        pid, ppid = map(int, line.split())
+        children.setdefault(ppid, []).append(pid)
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def engine_core_pids(pids: list[int]) -> list[int]:
+    """Those of `pids` that are a vLLM EngineCore (its comm, truncated to 15 characters)."""
+    out = []
+    for pid in pids:
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().startswith("VLLM::EngineCor"):
+                out.append(pid)
+        except OSError:
+            continue
+    return out
 
 
 def start_local_server(api_key: str | None = None, *, port: int | None = None, proxy: str = "haproxy",

@@ -45,7 +45,6 @@ from tools.bench.serving_path import _stop
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PORT = 18013
-RAY_TMP = Path("/tmp/ray")
 READY_LINE = "Serving "  # local mode's line once serve.run() returned (serving/local/serve.py main)
 PARTS = ("worker join", "Ray placement", "vLLM start, ASGI", "routed, first token")
 
@@ -80,11 +79,13 @@ def parse_session(controller_log: str, worker_out: str) -> dict[str, float]:
             "started_at": datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()}
 
 
-def _newest_session(since: float) -> Path:
-    sessions = [p for p in RAY_TMP.glob("session_2*") if p.stat().st_mtime >= since - 1]
-    if not sessions:
-        raise RuntimeError(f"no Ray session under {RAY_TMP} since the launch")
-    return max(sessions, key=lambda p: p.stat().st_mtime)
+def _session_of(proc: subprocess.Popen) -> Path:
+    """The Ray session local mode started: Ray names it after the process that started it."""
+    root = Path(os.environ.get("RAY_TMPDIR", "/tmp"), "ray")
+    found = sorted(root.glob(f"session_*_{proc.pid}"))
+    if not found:
+        raise RuntimeError(f"no Ray session of process {proc.pid} under {root}")
+    return found[-1]
 
 
 def _read_session(session: Path) -> tuple[str, str]:
@@ -150,7 +151,7 @@ def one_start(model_dir: str, log) -> dict[str, float]:
         _wait_for_output(Path(log.name), READY_LINE, starts_before + 1, proc)
     finally:
         _stop(proc)
-    parts = parse_session(*_read_session(_newest_session(launched)))
+    parts = parse_session(*_read_session(_session_of(proc)))
     parts["routed, first token"] = round(token_at - parts.pop("started_at"), 2)
     parts["worker join"] = worker_join_s()
     parts["Serve ready"] = round(sum(parts[p] for p in PARTS), 2)

@@ -98,7 +98,6 @@ def run(opts: argparse.Namespace) -> dict:
     env = dict(os.environ, **serve_env("haproxy"))
     env.pop("VLLM_API_KEY", None)
     runs: dict[str, list[dict]] = {"vllm": [], "ray": []}
-    first: dict[str, list[dict]] = {"vllm": [], "ray": []}
     log_path = REPO_ROOT / ".cache" / "bench-serving-path.log"
     log_path.parent.mkdir(exist_ok=True)
     with open(log_path, "w") as log:
@@ -111,11 +110,10 @@ def run(opts: argparse.Namespace) -> dict:
                     bench_once(model, served, opts, opts.concurrency, log, seed=start * 100)  # warm-up, discarded
                     for i in range(opts.runs):
                         runs[kind].append(bench_once(model, served, opts, opts.prompts, log, seed=start * 100 + i + 1))
-                        if i == 0:
-                            first[kind].append(runs[kind][-1])
                         print(f"{kind:5s} start {start} run {i + 1}: {runs[kind][-1]}", flush=True)
                 finally:
                     _stop(proc)
+    first = {kind: r[::opts.runs] for kind, r in runs.items()}  # each start's first measured run
     return {"runs": runs, **_summary(runs), "first_run": _summary(first),
             "failed": sum(r["failed"] for v in runs.values() for r in v)}
 
